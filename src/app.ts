@@ -1,0 +1,117 @@
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { toNodeHandler } from 'better-auth/node';
+import { match } from 'path-to-regexp';
+import { v7 as uuidv7 } from 'uuid';
+import { resolvePrincipal } from './auth/principal.js';
+import { DomainError, envelope, unauthorized } from './es/errors.js';
+import { createIdempotencyStore, type IdempotencyStore } from './rest/idempotency.js';
+import { isRaw, type AuthRule, type Operation, type RequestContext } from './rest/operation.js';
+import { parseInput } from './rest/validation.js';
+import type { Services } from './services.js';
+
+export const JSON_BODY_LIMIT = '1mb';
+
+async function contextFor(req: Request, services: Services, auth: AuthRule): Promise<RequestContext> {
+  const correlationId = req.get('x-request-id') || uuidv7();
+  const principal = auth === 'public' ? null : await resolvePrincipal(services.auth, services.readStore, req.headers);
+  if (auth !== 'public' && !principal) throw unauthorized();
+  if (auth === 'admin' && principal?.role !== 'admin') throw new DomainError(403, 'FORBIDDEN', 'Admin access required');
+  return {
+    principal,
+    correlationId,
+    log: services.log.child({ correlationId }),
+    commandMetadata: () => ({
+      actor: principal ? { kind: principal.via === 'apiKey' ? 'apiKey' : 'user', id: principal.userId } : { kind: 'system', id: 'anonymous' },
+      correlationId,
+      now: new Date(),
+    }),
+  };
+}
+
+function bind(app: express.Express, operation: Operation, services: Services, idempotency: IdempotencyStore) {
+  app[operation.method](operation.path, async (req: Request, res: Response, next: NextFunction) => {
+    try {
+      const ctx = await contextFor(req, services, operation.auth);
+      if (isRaw(operation)) return await operation.raw(req, res, ctx);
+      const codes = operation.errorCodes;
+      const input = {
+        params: operation.params ? parseInput(operation.params, req.params, codes) : {},
+        query: operation.query ? parseInput(operation.query, req.query, codes) : {},
+        body: operation.body ? parseInput(operation.body, req.body, codes) : undefined,
+      };
+      const run = async () => ({ status: operation.status ?? 200, body: await operation.handler(input as never, ctx) });
+      const key = req.get('idempotency-key');
+      const response =
+        operation.method === 'post' && key && ctx.principal
+          ? await idempotency.once(`${ctx.principal.userId}:${operation.name}:${key}`, run)
+          : { ...(await run()), replayed: false };
+      if (response.replayed) res.setHeader('Idempotent-Replayed', 'true');
+      res.status(response.status).json(response.body);
+    } catch (error) {
+      next(error);
+    }
+  });
+}
+
+/** Static segments before parameters, so that `/api/kins/import` wins over `/api/kins/:id`. */
+function bySpecificity(a: Operation, b: Operation): number {
+  const left = a.path.split('/');
+  const right = b.path.split('/');
+  for (let i = 0; i < Math.min(left.length, right.length); i++) {
+    const l = left[i]!.startsWith(':') || left[i]!.startsWith('*') ? 1 : 0;
+    const r = right[i]!.startsWith(':') || right[i]!.startsWith('*') ? 1 : 0;
+    if (l !== r) return l - r;
+  }
+  return 0;
+}
+
+/** Unknown /api routes: 401 without credentials, else 404, or 405 with Allow on a known path. */
+function fallback(operations: Operation[], services: Services) {
+  const matchers = operations.map((operation) => ({ method: operation.method.toUpperCase(), matches: match(operation.path) }));
+  return async (req: Request, res: Response, next: NextFunction) => {
+    try {
+      await contextFor(req, services, 'user');
+      const path = req.originalUrl.split('?')[0]!;
+      const allowed = [...new Set(matchers.filter((m) => m.matches(path)).map((m) => m.method))];
+      if (allowed.length) {
+        if (allowed.includes('GET')) allowed.push('HEAD');
+        res.setHeader('Allow', allowed.join(', '));
+        throw new DomainError(405, 'METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}`);
+      }
+      throw new DomainError(404, 'ROUTE_NOT_FOUND', `No route for ${req.method} ${path}`);
+    } catch (error) {
+      next(error);
+    }
+  };
+}
+
+function errorHandler(services: Services) {
+  return (error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    if (res.headersSent) return void res.end();
+    if (error instanceof DomainError) {
+      for (const [name, value] of Object.entries(error.headers ?? {})) res.setHeader(name, value);
+      return void res.status(error.status).json(envelope(error.code, error.message, error.details));
+    }
+    const type = (error as { type?: string }).type;
+    if (type === 'entity.parse.failed') return void res.status(400).json(envelope('INVALID_JSON', 'Malformed JSON body'));
+    if (type === 'entity.too.large') return void res.status(413).json(envelope('PAYLOAD_TOO_LARGE', `Body exceeds ${JSON_BODY_LIMIT}`));
+    if (type === 'encoding.unsupported' || type === 'charset.unsupported') {
+      return void res.status(415).json(envelope('UNSUPPORTED_MEDIA_TYPE', 'Unsupported body encoding'));
+    }
+    services.log.error({ err: error, method: req.method, url: req.originalUrl }, 'unhandled error');
+    res.status(500).json(envelope('INTERNAL_ERROR', 'Internal server error'));
+  };
+}
+
+export function createApp(services: Services, operations: Operation[]): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  // Better Auth reads the raw body itself, so it is mounted before the JSON parser.
+  app.all('/api/auth/*splat', toNodeHandler(services.auth));
+  app.use(express.json({ limit: JSON_BODY_LIMIT }));
+  const idempotency = createIdempotencyStore(services.readStore);
+  for (const operation of [...operations].sort(bySpecificity)) bind(app, operation, services, idempotency);
+  app.use('/api', fallback(operations, services));
+  app.use(errorHandler(services));
+  return app;
+}

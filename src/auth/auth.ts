@@ -1,0 +1,79 @@
+import { betterAuth, type BetterAuthOptions, type User } from 'better-auth';
+import { APIError } from 'better-auth/api';
+import { getMigrations } from 'better-auth/db/migration';
+import { mongodbAdapter } from 'better-auth/adapters/mongodb';
+import { apiKey } from '@better-auth/api-key';
+import Database from 'better-sqlite3';
+import type { Db, MongoClient } from 'mongodb';
+import { v7 as uuidv7 } from 'uuid';
+import type { Config } from '../config.js';
+
+export type AuthDatabase =
+  | { kind: 'sqlite'; path: string }
+  | { kind: 'mongodb'; db: Db; client: MongoClient };
+
+export type SignUpHooks = {
+  /** Whether a new account may be created now (the first one always may). */
+  canSignUp: () => Promise<boolean>;
+  /** Records the sign-up as an event (and decides the role). */
+  onSignedUp: (user: User) => Promise<void>;
+};
+
+function authOptions(config: Config, database: AuthDatabase, hooks: SignUpHooks) {
+  return {
+    appName: 'KinBot',
+    baseURL: config.publicUrl,
+    basePath: '/api/auth',
+    secret: config.betterAuthSecret,
+    // Better Auth runs its own transactions, so in the embedded set-up it gets its own SQLite file:
+    // sharing the event store's connection would let those transactions swallow our appends.
+    database:
+      database.kind === 'sqlite'
+        ? new Database(database.path)
+        : mongodbAdapter(database.db, { client: database.client }),
+    emailAndPassword: { enabled: true, minPasswordLength: 8, autoSignIn: true },
+    session: { cookieCache: { enabled: true, maxAge: 5 * 60 } },
+    trustedOrigins: [
+      config.publicUrl,
+      'http://localhost:5173',
+      'http://localhost:3000',
+      'http://127.0.0.1:5173',
+      'http://127.0.0.1:3000',
+    ],
+    advanced: { database: { generateId: () => uuidv7() } },
+    plugins: [
+      apiKey({
+        apiKeyHeaders: 'x-api-key',
+        defaultPrefix: 'kb_',
+        // API keys are for integrations: the plugin's default of 10 requests a day is not a fit.
+        rateLimit: { enabled: false },
+      }),
+    ],
+    databaseHooks: {
+      user: {
+        create: {
+          before: async () => {
+            if (!(await hooks.canSignUp())) {
+              throw new APIError('FORBIDDEN', {
+                code: 'SIGNUP_CLOSED',
+                message: 'Sign-up is closed: an invitation is required',
+              });
+            }
+          },
+          after: async (user: User) => hooks.onSignedUp(user),
+        },
+      },
+    },
+  } satisfies BetterAuthOptions;
+}
+
+export async function createAuth(config: Config, database: AuthDatabase, hooks: SignUpHooks) {
+  const options = authOptions(config, database, hooks);
+  if (database.kind === 'sqlite') {
+    const { runMigrations } = await getMigrations(options);
+    await runMigrations();
+  }
+  return betterAuth(options);
+}
+
+export type Auth = Awaited<ReturnType<typeof createAuth>>;

@@ -1,0 +1,217 @@
+import type { EventStore, RecordedEvent } from './eventStore.js';
+import type { ReadStore } from './readStore.js';
+
+/** A projection is data (STYLE.md): bump `version` to have it rebuilt from position 0. */
+export type Projection = {
+  name: string;
+  version: number;
+  /** Event types it reacts to; the checkpoint moves past every other event too. */
+  handles: readonly string[];
+  /** Collections it owns: dropped when it is rebuilt. */
+  collections: readonly string[];
+  /** Creates its indexes; runs at start-up and after a rebuild. Must be idempotent. */
+  setup?: (store: ReadStore) => Promise<void>;
+  /** Idempotent: applying the same event twice changes nothing. */
+  apply: (event: RecordedEvent, store: ReadStore) => Promise<void>;
+};
+
+export type Checkpoint = { id: string; version: number; position: number; resetting?: boolean };
+export const CHECKPOINTS = 'projection_checkpoints';
+
+const checkpoints = (store: ReadStore) => store.collection<Checkpoint>(CHECKPOINTS);
+
+/**
+ * Marks the projection as resetting (lanes stop writing), drops what it owns, and starts it over
+ * from the beginning of $all with the given version. Safe while a server is running: its lane
+ * notices the reset and catches up from the start (see `applyBatch`).
+ */
+export async function resetProjection(store: ReadStore, projection: Projection): Promise<void> {
+  await checkpoints(store).replace({ id: projection.name, version: projection.version, position: -1, resetting: true });
+  for (const name of projection.collections) await store.dropCollection(name);
+  await projection.setup?.(store);
+  await checkpoints(store).replace({ id: projection.name, version: projection.version, position: -1 });
+}
+
+type BatchOutcome = { applied: boolean; position: number };
+
+/**
+ * Applies a batch in one read-store transaction together with the checkpoint, so that it is
+ * applied exactly once (where the store has transactions). `expectedPosition` is where this lane
+ * believes the checkpoint is; if another process moved or reset it, nothing is written and the
+ * lane resumes from the stored checkpoint instead.
+ */
+async function applyBatch(
+  store: ReadStore,
+  projection: Projection,
+  expectedPosition: number,
+  events: RecordedEvent[],
+): Promise<BatchOutcome> {
+  return store.transaction(async (tx) => {
+    const stored = await checkpoints(tx).get(projection.name);
+    if (!stored || stored.resetting || stored.version !== projection.version || stored.position !== expectedPosition) {
+      return { applied: false, position: stored && !stored.resetting ? stored.position : -1 };
+    }
+    for (const event of events) {
+      if (projection.handles.includes(event.type)) await projection.apply(event, tx);
+    }
+    const position = events[events.length - 1]!.position;
+    await checkpoints(tx).replace({ id: projection.name, version: projection.version, position });
+    return { applied: true, position };
+  });
+}
+
+export type ProjectionStatus = { name: string; version: number; position: number; error: string | null };
+
+export type ProjectionRunner = {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Wakes the lanes now (called after an append in this process). */
+  notify(): void;
+  /** Resolves once every projection has applied the event at `position` (read-your-writes). */
+  waitFor(position: number, timeoutMs?: number): Promise<boolean>;
+  status(): ProjectionStatus[];
+};
+
+type Lane = { projection: Projection; position: number; error: string | null; running: Promise<void> | null };
+
+export function createProjectionRunner(deps: {
+  eventStore: EventStore;
+  readStore: ReadStore;
+  projections: readonly Projection[];
+  batchSize?: number;
+  /** Fallback poll for events appended by other processes. */
+  pollMs?: number;
+  onError?: (projection: string, error: unknown) => void;
+}): ProjectionRunner {
+  const { eventStore, readStore, projections } = deps;
+  const batchSize = deps.batchSize ?? 500;
+  const lanes: Lane[] = projections.map((projection) => ({ projection, position: -1, error: null, running: null }));
+  const waiters = new Set<{ position: number; resolve: (ok: boolean) => void }>();
+  let stopped = true;
+  let wake: () => void = () => {};
+  let loop: Promise<void> | null = null;
+  let timer: NodeJS.Timeout | null = null;
+
+  const lowest = () => Math.min(...lanes.map((lane) => lane.position));
+  const settleWaiters = () => {
+    const reached = lanes.length ? lowest() : Infinity;
+    for (const waiter of waiters) {
+      if (waiter.position <= reached) {
+        waiters.delete(waiter);
+        waiter.resolve(true);
+      }
+    }
+  };
+
+  /** Runs one lane until it has nothing left to read; returns whether it made progress. */
+  async function drain(lane: Lane): Promise<boolean> {
+    let progressed = false;
+    while (!stopped) {
+      const batch = (await eventStore.readAll({ fromPosition: Math.max(lane.position, 0), limit: batchSize + 1 }))
+        .filter((event) => event.position > lane.position)
+        .slice(0, batchSize);
+      if (batch.length === 0) return progressed;
+      const outcome = await applyBatch(readStore, lane.projection, lane.position, batch);
+      lane.position = outcome.position;
+      lane.error = null;
+      progressed = true;
+      settleWaiters();
+    }
+    return progressed;
+  }
+
+  async function run(): Promise<void> {
+    while (!stopped) {
+      const signal = new Promise<void>((resolve) => (wake = resolve));
+      let failed = false;
+      for (const lane of lanes) {
+        try {
+          await drain(lane);
+        } catch (error) {
+          failed = true;
+          lane.error = error instanceof Error ? error.message : String(error);
+          deps.onError?.(lane.projection.name, error);
+        }
+      }
+      settleWaiters();
+      // A failing projection is retried after a pause rather than in a tight loop.
+      await (failed ? new Promise((resolve) => setTimeout(resolve, 1000)) : signal);
+    }
+  }
+
+  return {
+    async start() {
+      for (const lane of lanes) {
+        const { projection } = lane;
+        const stored = await checkpoints(readStore).get(projection.name);
+        if (!stored || stored.version !== projection.version) await resetProjection(readStore, projection);
+        else await projection.setup?.(readStore);
+        lane.position = (await checkpoints(readStore).get(projection.name))?.position ?? -1;
+      }
+      stopped = false;
+      loop = run();
+      timer = setInterval(() => wake(), deps.pollMs ?? 500);
+      timer.unref();
+    },
+    async stop() {
+      stopped = true;
+      if (timer) clearInterval(timer);
+      wake();
+      await loop;
+      for (const waiter of waiters) waiter.resolve(false);
+      waiters.clear();
+    },
+    notify: () => wake(),
+    waitFor(position, timeoutMs = 5000) {
+      if (lanes.length === 0 || lowest() >= position) return Promise.resolve(true);
+      return new Promise<boolean>((resolve) => {
+        const waiter = { position, resolve };
+        waiters.add(waiter);
+        wake();
+        setTimeout(() => {
+          if (waiters.delete(waiter)) resolve(false);
+        }, timeoutMs).unref();
+      });
+    },
+    status: () =>
+      lanes.map((lane) => ({
+        name: lane.projection.name,
+        version: lane.projection.version,
+        position: lane.position,
+        error: lane.error,
+      })),
+  };
+}
+
+/**
+ * Rebuilds projections from position 0 in this process (the `npm run replay` command), reporting
+ * progress after each batch. Works with the server stopped or running.
+ */
+export async function rebuildProjections(deps: {
+  eventStore: EventStore;
+  readStore: ReadStore;
+  projections: readonly Projection[];
+  batchSize?: number;
+  onProgress?: (progress: { projection: string; position: number; head: number; events: number }) => void;
+}): Promise<{ events: number; seconds: number }> {
+  const { eventStore, readStore, projections } = deps;
+  const batchSize = deps.batchSize ?? 1000;
+  const started = performance.now();
+  let events = 0;
+  for (const projection of projections) {
+    await resetProjection(readStore, projection);
+    const head = await eventStore.headPosition();
+    let position = -1;
+    for (;;) {
+      const batch = (await eventStore.readAll({ fromPosition: Math.max(position, 0), limit: batchSize + 1 }))
+        .filter((event) => event.position > position)
+        .slice(0, batchSize);
+      if (batch.length === 0) break;
+      const outcome = await applyBatch(readStore, projection, position, batch);
+      if (outcome.applied) events += batch.length;
+      position = outcome.position;
+      deps.onProgress?.({ projection: projection.name, position, head, events });
+    }
+  }
+  return { events, seconds: (performance.now() - started) / 1000 };
+}

@@ -1,0 +1,28 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createApp } from './app.js';
+import { operationTable } from './rest/index.js';
+import type { Services } from './services.js';
+
+export type RunningServer = { server: Server; port: number; close: () => Promise<void> };
+
+/** Starts the projections, then serves the app; `close` stops both and the stores. */
+export async function startServer(services: Services, port = services.config.port): Promise<RunningServer> {
+  await services.projections.start();
+  const operations = operationTable(services);
+  const app = createApp(services, operations);
+  const server = createServer(app);
+  // SSE clients are pinged every 15 s; keep idle sockets open well past that.
+  server.keepAliveTimeout = 255_000;
+  server.headersTimeout = 256_000;
+  await new Promise<void>((resolve) => server.listen(port, services.config.host, resolve));
+  return {
+    server,
+    port: (server.address() as AddressInfo).port,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await services.close();
+    },
+  };
+}

@@ -1,0 +1,110 @@
+import { join } from 'node:path';
+import { MongoClient } from 'mongodb';
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import type { BlobStore } from './es/blobStore.js';
+import { createCommandRunner, type RunCommand } from './es/commandRunner.js';
+import type { EventStore } from './es/eventStore.js';
+import { createProjectionRunner, type ProjectionRunner } from './es/projections.js';
+import type { ReadStore } from './es/readStore.js';
+import { createAuth, type Auth, type AuthDatabase } from './auth/auth.js';
+import { openSqlite, type SqliteHandle } from './stores/sqlite/database.js';
+import { createSqliteEventStore } from './stores/sqlite/eventStore.js';
+import { createSqliteReadStore } from './stores/sqlite/readStore.js';
+import { createEventStoreDbEventStore } from './stores/eventstoredb/eventStore.js';
+import { createMongoReadStore } from './stores/mongodb/readStore.js';
+import { createFolderBlobStore } from './stores/blobs/folderBlobStore.js';
+import { createGridFsBlobStore } from './stores/blobs/gridFsBlobStore.js';
+import { allProjections } from './projections/index.js';
+import { signUpHooks } from './commands/users.js';
+
+/** Everything a capability may need, passed as a parameter (no container, no singletons). */
+export type Services = {
+  config: Config;
+  log: Logger;
+  eventStore: EventStore;
+  readStore: ReadStore;
+  blobs: BlobStore;
+  auth: Auth;
+  runCommand: RunCommand;
+  projections: ProjectionRunner;
+  /** Read-your-writes: waits until the read models include the event at `position`. */
+  settle: (position: number | null) => Promise<void>;
+  close: () => Promise<void>;
+};
+
+export type Stores = { eventStore: EventStore; readStore: ReadStore; blobs: BlobStore; auth: AuthDatabase; close: () => Promise<void> };
+
+/**
+ * Embedded SQLite unless EVENTSTORE_CONNECTION_STRING / MONGODB_URI name production stores; the
+ * two choices are independent (EventStoreDB with SQLite read models works, and so on).
+ */
+export async function openStores(config: Config): Promise<Stores> {
+  let sqlite: SqliteHandle | null = null;
+  const embedded = () => (sqlite ??= openSqlite(join(config.dataDir, 'kinbot.db')));
+  const eventStore = config.eventStoreConnectionString
+    ? createEventStoreDbEventStore(config.eventStoreConnectionString)
+    : createSqliteEventStore(embedded());
+  let mongo: MongoClient | null = null;
+  let readStore: ReadStore;
+  let blobs: BlobStore;
+  let auth: AuthDatabase;
+  if (config.mongodbUri) {
+    mongo = new MongoClient(config.mongodbUri);
+    await mongo.connect();
+    const db = mongo.db();
+    readStore = await createMongoReadStore(config.mongodbUri);
+    blobs = createGridFsBlobStore(db);
+    auth = { kind: 'mongodb', db, client: mongo };
+  } else {
+    readStore = createSqliteReadStore(embedded());
+    blobs = createFolderBlobStore(join(config.dataDir, 'blobs'));
+    auth = { kind: 'sqlite', path: join(config.dataDir, 'auth.db') };
+  }
+  return {
+    eventStore,
+    readStore,
+    blobs,
+    auth,
+    async close() {
+      await eventStore.close();
+      await readStore.close();
+      await mongo?.close();
+      const handle = sqlite as SqliteHandle | null;
+      if (handle?.db.open) handle.db.close();
+    },
+  };
+}
+
+export async function openServices(config: Config, log: Logger): Promise<Services> {
+  const stores = await openStores(config);
+  const { eventStore, readStore, blobs } = stores;
+  let projections: ProjectionRunner | null = null;
+  const runCommand = createCommandRunner(eventStore, { onAppended: () => projections?.notify() });
+  projections = createProjectionRunner({
+    eventStore,
+    readStore,
+    projections: allProjections,
+    onError: (name, error) => log.error({ err: error, projection: name }, 'projection failed; retrying'),
+  });
+  const settle = async (position: number | null) => {
+    if (position === null) return;
+    if (!(await projections.waitFor(position))) log.warn({ position }, 'read models did not catch up in time');
+  };
+  const auth = await createAuth(config, stores.auth, signUpHooks({ eventStore, runCommand, settle }));
+  return {
+    config,
+    log,
+    eventStore,
+    readStore,
+    blobs,
+    auth,
+    runCommand,
+    projections,
+    settle,
+    async close() {
+      await projections.stop();
+      await stores.close();
+    },
+  };
+}
