@@ -9,6 +9,7 @@ export type RunningServer = { server: Server; port: number; close: () => Promise
 /** Starts the projections, then serves the app; `close` stops both and the stores. */
 export async function startServer(services: Services, port = services.config.port): Promise<RunningServer> {
   await services.projections.start();
+  await services.live.start();
   const operations = operationTable(services);
   const app = createApp(services, operations);
   const server = createServer(app);

@@ -17,6 +17,8 @@ import { createFolderBlobStore } from './stores/blobs/folderBlobStore.js';
 import { createGridFsBlobStore } from './stores/blobs/gridFsBlobStore.js';
 import { allProjections } from './projections/index.js';
 import { signUpHooks } from './commands/users.js';
+import { createLiveFeed, type LiveFeed } from './live/feed.js';
+import { allLiveMappers } from './live/index.js';
 
 /** Everything a capability may need, passed as a parameter (no container, no singletons). */
 export type Services = {
@@ -28,6 +30,7 @@ export type Services = {
   auth: Auth;
   runCommand: RunCommand;
   projections: ProjectionRunner;
+  live: LiveFeed;
   /** Read-your-writes: waits until the read models include the event at `position`. */
   settle: (position: number | null) => Promise<void>;
   close: () => Promise<void>;
@@ -91,6 +94,13 @@ export async function openServices(config: Config, log: Logger): Promise<Service
     if (position === null) return;
     if (!(await projections.waitFor(position))) log.warn({ position }, 'read models did not catch up in time');
   };
+  const live = createLiveFeed({
+    eventStore,
+    readStore,
+    projections,
+    mappers: allLiveMappers,
+    onError: (error) => log.error({ err: error }, 'live feed mapping failed'),
+  });
   const auth = await createAuth(config, stores.auth, signUpHooks({ eventStore, runCommand, settle }));
   return {
     config,
@@ -101,8 +111,10 @@ export async function openServices(config: Config, log: Logger): Promise<Service
     auth,
     runCommand,
     projections,
+    live,
     settle,
     async close() {
+      await live.stop();
       await projections.stop();
       await stores.close();
     },

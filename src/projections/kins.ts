@@ -23,6 +23,10 @@ export type KinDoc = Doc & {
   updatedAt: string;
 };
 
+/** The URL a Kin's avatar is served at; `v` changes with every update so caches refresh. */
+export const avatarUrlOf = (kin: KinDoc): string | null =>
+  kin.avatar ? `/api/uploads/kins/${kin.id}/avatar.${kin.avatar.ext}?v=${Date.parse(kin.updatedAt)}` : null;
+
 export const kinsProjection: Projection = {
   name: 'kins',
   version: 1,

@@ -3,7 +3,7 @@ import multer from 'multer';
 import { createKin, deleteKin, kinNotFound, setKinAvatar, SLUG_PATTERN, updateKin } from '../commands/kins.js';
 import { badRequest, DomainError } from '../es/errors.js';
 import { compactingConfigSchema, toolConfigSchema } from '../events/kins.js';
-import { KINS, type KinDoc } from '../projections/kins.js';
+import { avatarUrlOf, KINS, type KinDoc } from '../projections/kins.js';
 import { toolListing } from '../agents/tools.js';
 import { contextWindowOf, estimateTokens } from '../agents/contextWindow.js';
 import { sniffImage } from '../lib/images.js';
@@ -151,9 +151,6 @@ const toolsListing = z
   .meta({ id: 'KinTools' });
 
 // ── Presentation ──────────────────────────────────────────────────────────────────────────────
-
-export const avatarUrlOf = (kin: KinDoc): string | null =>
-  kin.avatar ? `/api/uploads/kins/${kin.id}/avatar.${kin.avatar.ext}?v=${Date.parse(kin.updatedAt)}` : null;
 
 /** Queue and compaction state arrive with the conversations capability; until then a Kin is idle. */
 const idle = { queueSize: 0, isProcessing: false, isCompacting: false };

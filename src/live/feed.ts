@@ -1,0 +1,63 @@
+import type { EventStore, RecordedEvent, Subscription } from '../es/eventStore.js';
+import type { ProjectionRunner } from '../es/projections.js';
+import type { ReadStore } from '../es/readStore.js';
+
+/**
+ * A message of the live feed (/api/sse and the GraphQL `live` subscription), in the documented
+ * envelope `{ type, kinId?, data }`. `userId` restricts delivery to that user's connections.
+ */
+export type LiveMessage = { type: string; kinId?: string; data: Record<string, unknown>; userId?: string };
+
+/** Turns one stored event into live messages; may read the read models, which are up to date. */
+export type LiveMapper = (event: RecordedEvent, readStore: ReadStore) => Promise<LiveMessage[]> | LiveMessage[];
+
+export type LiveFeed = {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Returns the unsubscribe function. */
+  subscribe(listener: (message: LiveMessage) => void): () => void;
+};
+
+/**
+ * Fed by a subscription to $all from the head at start-up (the feed is live only: no history).
+ * Each event is mapped once the projections have applied it, so a client that reacts to
+ * `kin:updated` with a GET sees the new state.
+ */
+export function createLiveFeed(deps: {
+  eventStore: EventStore;
+  readStore: ReadStore;
+  projections: ProjectionRunner;
+  mappers: readonly LiveMapper[];
+  onError?: (error: unknown) => void;
+}): LiveFeed {
+  const listeners = new Set<(message: LiveMessage) => void>();
+  let subscription: Subscription | null = null;
+
+  async function deliver(event: RecordedEvent) {
+    await deps.projections.waitFor(event.position);
+    for (const mapper of deps.mappers) {
+      for (const message of await mapper(event, deps.readStore)) {
+        for (const listener of listeners) listener(message);
+      }
+    }
+  }
+
+  return {
+    async start() {
+      const head = await deps.eventStore.headPosition();
+      const handle = async (event: RecordedEvent) => {
+        // One bad mapping must not end the feed for everyone.
+        await deliver(event).catch((error: unknown) => deps.onError?.(error));
+      };
+      subscription = deps.eventStore.subscribeToAll({ afterPosition: head }, handle, deps.onError);
+    },
+    async stop() {
+      await subscription?.stop();
+      listeners.clear();
+    },
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+}
