@@ -101,7 +101,7 @@ export async function openServices(config: Config, log: Logger): Promise<Service
     mappers: allLiveMappers,
     onError: (error) => log.error({ err: error }, 'live feed mapping failed'),
   });
-  const auth = await createAuth(config, stores.auth, signUpHooks({ eventStore, runCommand, settle }));
+  const auth = await createAuth(config, stores.auth, signUpHooks({ eventStore, runCommand, settle }), log);
   return {
     config,
     log,

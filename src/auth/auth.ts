@@ -6,6 +6,7 @@ import { apiKey } from '@better-auth/api-key';
 import Database from 'better-sqlite3';
 import type { Db, MongoClient } from 'mongodb';
 import { v7 as uuidv7 } from 'uuid';
+import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 
 export type AuthDatabase =
@@ -19,9 +20,21 @@ export type SignUpHooks = {
   onSignedUp: (user: User) => Promise<void>;
 };
 
-function authOptions(config: Config, database: AuthDatabase, hooks: SignUpHooks) {
+/** Better Auth's messages go to our logger; a rejected API key is a client's mistake, not an error. */
+function authLogger(log: Logger) {
+  return {
+    log(level: 'debug' | 'info' | 'success' | 'warn' | 'error', message: string, ...args: unknown[]) {
+      const quiet = message.startsWith('Failed to validate API key');
+      const target = quiet ? 'debug' : level === 'success' ? 'info' : level;
+      log[target]({ module: 'better-auth', args }, message);
+    },
+  };
+}
+
+function authOptions(config: Config, database: AuthDatabase, hooks: SignUpHooks, log: Logger) {
   return {
     appName: 'KinBot',
+    logger: authLogger(log),
     baseURL: config.publicUrl,
     basePath: '/api/auth',
     secret: config.betterAuthSecret,
@@ -67,8 +80,8 @@ function authOptions(config: Config, database: AuthDatabase, hooks: SignUpHooks)
   } satisfies BetterAuthOptions;
 }
 
-export async function createAuth(config: Config, database: AuthDatabase, hooks: SignUpHooks) {
-  const options = authOptions(config, database, hooks);
+export async function createAuth(config: Config, database: AuthDatabase, hooks: SignUpHooks, log: Logger) {
+  const options = authOptions(config, database, hooks, log);
   if (database.kind === 'sqlite') {
     const { runMigrations } = await getMigrations(options);
     await runMigrations();
