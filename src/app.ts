@@ -103,9 +103,23 @@ function errorHandler(services: Services) {
   };
 }
 
+/** One structured line per request, once the response is finished. */
+function requestLog(services: Services) {
+  return (req: Request, res: Response, next: NextFunction) => {
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      const level = res.statusCode >= 500 ? 'error' : 'info';
+      services.log[level]({ method: req.method, url: req.originalUrl, status: res.statusCode, ms: Math.round(ms * 10) / 10 }, 'request');
+    });
+    next();
+  };
+}
+
 export function createApp(services: Services, operations: Operation[]): express.Express {
   const app = express();
   app.disable('x-powered-by');
+  app.use(requestLog(services));
   // Better Auth reads the raw body itself, so it is mounted before the JSON parser.
   app.all('/api/auth/*splat', toNodeHandler(services.auth));
   app.use(express.json({ limit: JSON_BODY_LIMIT }));
