@@ -73,22 +73,6 @@ const kinRef = z.object({ id: z.string().min(1).describe('Kin id or slug') });
 
 const mcpServerRef = z.object({ id: z.string(), name: z.string() }).meta({ id: 'McpServerRef' });
 
-const kinSummary = z
-  .object({
-    id: z.string(),
-    slug: z.string(),
-    name: z.string(),
-    role: z.string(),
-    avatarUrl: z.string().nullable(),
-    model: z.string(),
-    providerId: z.string().nullable(),
-    createdAt: z.string(),
-    isHub: z.boolean(),
-    isProcessing: z.boolean(),
-    queueSize: z.number().int(),
-  })
-  .meta({ id: 'KinSummary' });
-
 const kinDetail = z
   .object({
     id: z.string(),
@@ -110,6 +94,11 @@ const kinDetail = z
     createdAt: z.string(),
   })
   .meta({ id: 'Kin' });
+
+const kinSummary = kinDetail
+  .pick({ id: true, slug: true, name: true, role: true, avatarUrl: true, model: true, providerId: true, createdAt: true, isProcessing: true, queueSize: true })
+  .extend({ isHub: z.boolean() })
+  .meta({ id: 'KinSummary' });
 
 const createdKin = kinDetail.omit({ toolConfig: true, compactingConfig: true, isCompacting: true }).meta({ id: 'CreatedKin' });
 const updatedKin = kinDetail.omit({ isCompacting: true }).meta({ id: 'UpdatedKin' });

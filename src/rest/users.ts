@@ -11,21 +11,6 @@ function profileOf(user: UserDoc) {
   return { firstName, lastName: rest.join(' '), pseudonym: user.name, language: 'en' };
 }
 
-const userListItem = z
-  .object({
-    id: z.string(),
-    name: z.string(),
-    email: z.string(),
-    firstName: z.string(),
-    lastName: z.string(),
-    pseudonym: z.string(),
-    language: z.string(),
-    role: z.enum(['admin', 'member']),
-    avatarUrl: z.string().nullable(),
-    createdAt: z.string(),
-  })
-  .meta({ id: 'User' });
-
 const me = z
   .object({
     id: z.string(),
@@ -38,9 +23,14 @@ const me = z
     avatarUrl: z.string().nullable(),
     kinOrder: z.array(z.string()).nullable(),
     cronOrder: z.array(z.string()).nullable(),
-    createdAt: z.number(),
+    createdAt: z.number().describe('epoch ms'),
   })
   .meta({ id: 'Me' });
+
+const userListItem = me
+  .omit({ kinOrder: true, cronOrder: true })
+  .extend({ name: z.string(), createdAt: z.string().describe('ISO 8601') })
+  .meta({ id: 'User' });
 
 export function userOperations(services: Services): Operation[] {
   const users = () => services.readStore.collection<UserDoc>(USERS);
