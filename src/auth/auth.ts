@@ -20,6 +20,16 @@ export type SignUpHooks = {
   onSignedUp: (user: User) => Promise<void>;
 };
 
+/** WAL like the main database: every API-key check records its use, and a full sync per request
+ * would cap authenticated throughput at a few hundred requests a second. */
+function openAuthDatabase(path: string) {
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('busy_timeout = 5000');
+  return db;
+}
+
 /** Better Auth's messages go to our logger; a rejected API key is a client's mistake, not an error. */
 function authLogger(log: Logger) {
   return {
@@ -40,10 +50,7 @@ function authOptions(config: Config, database: AuthDatabase, hooks: SignUpHooks,
     secret: config.betterAuthSecret,
     // Better Auth runs its own transactions, so in the embedded set-up it gets its own SQLite file:
     // sharing the event store's connection would let those transactions swallow our appends.
-    database:
-      database.kind === 'sqlite'
-        ? new Database(database.path)
-        : mongodbAdapter(database.db, { client: database.client }),
+    database: database.kind === 'sqlite' ? openAuthDatabase(database.path) : mongodbAdapter(database.db, { client: database.client }),
     emailAndPassword: { enabled: true, minPasswordLength: 8, autoSignIn: true },
     session: { cookieCache: { enabled: true, maxAge: 5 * 60 } },
     trustedOrigins: [
@@ -53,13 +60,20 @@ function authOptions(config: Config, database: AuthDatabase, hooks: SignUpHooks,
       'http://127.0.0.1:5173',
       'http://127.0.0.1:3000',
     ],
-    advanced: { database: { generateId: () => uuidv7() } },
+    advanced: {
+      database: { generateId: () => uuidv7() },
+      // Bookkeeping writes (an API key's last use) run after the response instead of before it.
+      backgroundTasks: {
+        handler: (task: Promise<unknown>) => void task.catch((error: unknown) => log.warn({ err: error }, 'auth background task failed')),
+      },
+    },
     plugins: [
       apiKey({
         apiKeyHeaders: 'x-api-key',
         defaultPrefix: 'kb_',
         // API keys are for integrations: the plugin's default of 10 requests a day is not a fit.
         rateLimit: { enabled: false },
+        deferUpdates: true,
       }),
     ],
     databaseHooks: {

@@ -162,6 +162,7 @@ export const slugDecider: Decider<SlugState, SlugCommand, SlugEvent> = {
 // ── Slug text ─────────────────────────────────────────────────────────────────────────────────
 
 export const SLUG_MAX = 50;
+const MAX_SLUG_ATTEMPTS = 1_000_000;
 export const SLUG_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$/;
 
 /** Lower-case, no diacritics, runs of other characters become one dash, at most 50 chars. */
@@ -231,12 +232,15 @@ async function claimSlug(deps: KinDeps, slug: string, kinId: string, metadata: C
   }
 }
 
-/** The first free slug among `base`, `base-2`, `base-3`… */
+/** The first free slug among `base`, `base-2`, `base-3`… (one read-model query, then claims). */
 async function claimFreeSlug(deps: KinDeps, base: string, kinId: string, metadata: CommandMetadata): Promise<string> {
-  const kins = deps.readStore.collection(KINS);
-  for (let attempt = 1; attempt <= 10_000; attempt++) {
+  // Every candidate starts with this much of the base, however long its numeric suffix.
+  const prefix = base.slice(0, SLUG_MAX - 8);
+  const similar = await deps.readStore.collection(KINS).find({ slug: { $gte: prefix, $lt: `${prefix}\uffff` } });
+  const taken = new Set(similar.map((kin) => kin.slug));
+  for (let attempt = 1; attempt <= MAX_SLUG_ATTEMPTS; attempt++) {
     const candidate = slugCandidate(base, attempt);
-    if (await kins.findOne({ slug: candidate })) continue;
+    if (taken.has(candidate)) continue;
     try {
       await claimSlug(deps, candidate, kinId, metadata);
       return candidate;

@@ -184,8 +184,9 @@ export function createProjectionRunner(deps: {
 }
 
 /**
- * Rebuilds projections from position 0 in this process (the `npm run replay` command), reporting
- * progress after each batch. Works with the server stopped or running.
+ * Rebuilds projections from position 0 in this process (the `npm run replay` command), reading the
+ * log once for all of them and reporting progress after each batch. Works with the server stopped
+ * or running.
  */
 export async function rebuildProjections(deps: {
   eventStore: EventStore;
@@ -197,21 +198,31 @@ export async function rebuildProjections(deps: {
   const { eventStore, readStore, projections } = deps;
   const batchSize = deps.batchSize ?? 1000;
   const started = performance.now();
+  const label = projections.map((projection) => projection.name).join(', ');
+  for (const projection of projections) await resetProjection(readStore, projection);
+  const head = await eventStore.headPosition();
+  const positions = new Map(projections.map((projection) => [projection.name, -1]));
+  let read = -1;
   let events = 0;
-  for (const projection of projections) {
-    await resetProjection(readStore, projection);
-    const head = await eventStore.headPosition();
-    let position = -1;
-    for (;;) {
-      const batch = (await eventStore.readAll({ fromPosition: Math.max(position, 0), limit: batchSize + 1 }))
-        .filter((event) => event.position > position)
-        .slice(0, batchSize);
-      if (batch.length === 0) break;
-      const outcome = await applyBatch(readStore, projection, position, batch);
-      if (outcome.applied) events += batch.length;
-      position = outcome.position;
-      deps.onProgress?.({ projection: projection.name, position, head, events });
+  for (;;) {
+    const batch = (await eventStore.readAll({ fromPosition: Math.max(read, 0), limit: batchSize + 1 }))
+      .filter((event) => event.position > read)
+      .slice(0, batchSize);
+    if (batch.length === 0) break;
+    for (const projection of projections) {
+      const position = positions.get(projection.name)!;
+      const pending = batch.filter((event) => event.position > position);
+      // A running server's lane may have moved this checkpoint ahead; it owns those events then.
+      if (pending.length === 0) continue;
+      const outcome = await applyBatch(readStore, projection, position, pending);
+      if (outcome.position < position) {
+        throw new Error(`Projection ${projection.name} was reset by another process during the rebuild; run it again`);
+      }
+      positions.set(projection.name, outcome.position);
     }
+    read = batch[batch.length - 1]!.position;
+    events += batch.length;
+    deps.onProgress?.({ projection: label, position: read, head, events });
   }
   return { events, seconds: (performance.now() - started) / 1000 };
 }
