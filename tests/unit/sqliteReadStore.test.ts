@@ -99,3 +99,18 @@ describe('SQLite read store', () => {
     await expect(leaked!.collection('x').get('a')).rejects.toThrow(/transaction is over/);
   });
 });
+
+describe('a table dropped by another process', () => {
+  it('is noticed: reads see it empty and writes recreate it, without an error', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'kinbot-stale-')), 'shared.db');
+    const mine = createSqliteReadStore(openSqlite(path));
+    const theirs = createSqliteReadStore(openSqlite(path));
+    await mine.collection('things').insert({ id: 'a', n: 1 });
+    expect(await mine.collection('things').get('a')).toEqual({ id: 'a', n: 1 });
+    await theirs.dropCollection('things');
+    expect(await mine.collection('things').get('a')).toBeNull();
+    expect(await mine.collection('things').count()).toBe(0);
+    await mine.collection('things').replace({ id: 'b', n: 2 });
+    expect(await theirs.collection('things').find({})).toEqual([{ id: 'b', n: 2 }]);
+  });
+});

@@ -124,33 +124,38 @@ function storeFor(state: State, mode: Mode): ReadStore {
 function collectionFor<T extends Doc>(state: State, mode: Mode, name: string): Collection<T> {
   const from = table(name);
   const exists = () => tableExists(state, name);
-  const select = (filter: Filter, options: FindOptions): T[] => {
-    if (!exists()) return [];
-    const params: Param[] = [];
-    const sql = `SELECT doc FROM ${from} WHERE ${where(filter, params)}${orderBy(options.sort)}${page(options, params)}`;
-    return (prepare(state, sql).all(...params) as Row[]).map((row) => JSON.parse(row.doc) as T);
-  };
+  const select = (filter: Filter, options: FindOptions): T[] =>
+    retryOnStaleSchema(state, () => {
+      if (!exists()) return [];
+      const params: Param[] = [];
+      const sql = `SELECT doc FROM ${from} WHERE ${where(filter, params)}${orderBy(options.sort)}${page(options, params)}`;
+      return (prepare(state, sql).all(...params) as Row[]).map((row) => JSON.parse(row.doc) as T);
+    });
   // The table is created outside any savepoint, whose rollback would silently undo the CREATE.
   const write = <R>(work: () => R): Promise<R> =>
-    mode.write(() => {
-      ensureTable(state, name);
-      return duplicateKeysAsErrors(name, work);
-    });
+    mode.write(() =>
+      retryOnStaleSchema(state, () => {
+        ensureTable(state, name);
+        return duplicateKeysAsErrors(name, work);
+      }),
+    );
 
   return {
     get: (id) =>
-      mode.read(() => {
+      mode.read(() => retryOnStaleSchema(state, () => {
         const row = exists() ? (prepare(state, `SELECT doc FROM ${from} WHERE id = ?`).get(id) as Row | undefined) : undefined;
         return row ? (JSON.parse(row.doc) as T) : null;
-      }),
+      })),
     find: (filter = {}, options = {}) => mode.read(() => select(filter, options)),
     findOne: (filter, options = {}) => mode.read(() => select(filter, { ...options, limit: 1 })[0] ?? null),
     count: (filter = {}) =>
-      mode.read(() => {
-        if (!exists()) return 0;
-        const params: Param[] = [];
-        return (prepare(state, `SELECT count(*) AS n FROM ${from} WHERE ${where(filter, params)}`).get(...params) as { n: number }).n;
-      }),
+      mode.read(() =>
+        retryOnStaleSchema(state, () => {
+          if (!exists()) return 0;
+          const params: Param[] = [];
+          return (prepare(state, `SELECT count(*) AS n FROM ${from} WHERE ${where(filter, params)}`).get(...params) as { n: number }).n;
+        }),
+      ),
     insert: (doc) =>
       write(() => void prepare(state, `INSERT INTO ${from} (id, doc) VALUES (?, ?)`).run(checkId(doc), JSON.stringify(doc))),
     replace: (doc) =>
@@ -206,6 +211,21 @@ function table(name: string): string {
 function checkName(name: string): string {
   if (!SAFE_NAME.test(name)) throw new Error(`Invalid collection name: ${name}`);
   return name;
+}
+
+/**
+ * Another process (`npm run replay`) may drop a table this one remembers: forget what was cached
+ * about the schema and run the work once more.
+ */
+function retryOnStaleSchema<R>(state: State, work: () => R): R {
+  try {
+    return work();
+  } catch (error) {
+    if (!(error instanceof Error) || !error.message.includes('no such table')) throw error;
+    state.tables.clear();
+    state.statements.clear();
+    return work();
+  }
 }
 
 function ensureTable(state: State, name: string): void {
