@@ -1,32 +1,14 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { toNodeHandler } from 'better-auth/node';
 import { match } from 'path-to-regexp';
-import { v7 as uuidv7 } from 'uuid';
-import { resolvePrincipal } from './auth/principal.js';
-import { DomainError, envelope, unauthorized } from './es/errors.js';
+import { DomainError, envelope } from './es/errors.js';
+import { contextFor } from './rest/context.js';
 import { createIdempotencyStore, type IdempotencyStore } from './rest/idempotency.js';
-import { isRaw, type AuthRule, type Operation, type RequestContext } from './rest/operation.js';
+import { isRaw, type Operation } from './rest/operation.js';
 import { parseInput } from './rest/validation.js';
 import type { Services } from './services.js';
 
 export const JSON_BODY_LIMIT = '1mb';
-
-async function contextFor(req: Request, services: Services, auth: AuthRule): Promise<RequestContext> {
-  const correlationId = req.get('x-request-id') || uuidv7();
-  const principal = auth === 'public' ? null : await resolvePrincipal(services.auth, services.readStore, req.headers);
-  if (auth !== 'public' && !principal) throw unauthorized();
-  if (auth === 'admin' && principal?.role !== 'admin') throw new DomainError(403, 'FORBIDDEN', 'Admin access required');
-  return {
-    principal,
-    correlationId,
-    log: services.log.child({ correlationId }),
-    commandMetadata: () => ({
-      actor: principal ? { kind: principal.via === 'apiKey' ? 'apiKey' : 'user', id: principal.userId } : { kind: 'system', id: 'anonymous' },
-      correlationId,
-      now: new Date(),
-    }),
-  };
-}
 
 function bind(app: express.Express, operation: Operation, services: Services, idempotency: IdempotencyStore) {
   app[operation.method](operation.path, async (req: Request, res: Response, next: NextFunction) => {
@@ -116,13 +98,15 @@ function requestLog(services: Services) {
   };
 }
 
-export function createApp(services: Services, operations: Operation[]): express.Express {
+/** `graphql`: the /graphql handler (src/graphql/server.ts), generated from the same operations. */
+export function createApp(services: Services, operations: Operation[], graphql?: express.RequestHandler): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.use(requestLog(services));
   // Better Auth reads the raw body itself, so it is mounted before the JSON parser.
   app.all('/api/auth/*splat', toNodeHandler(services.auth));
   app.use(express.json({ limit: JSON_BODY_LIMIT }));
+  if (graphql) app.all('/graphql', graphql);
   const idempotency = createIdempotencyStore(services.readStore);
   for (const operation of [...operations].sort(bySpecificity)) bind(app, operation, services, idempotency);
   app.use('/api', fallback(operations, services));

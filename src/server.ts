@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.js';
+import { createGraphql } from './graphql/server.js';
 import { operationTable } from './rest/index.js';
 import type { Services } from './services.js';
 
@@ -11,8 +12,10 @@ export async function startServer(services: Services, port = services.config.por
   await services.projections.start();
   await services.live.start();
   const operations = operationTable(services);
-  const app = createApp(services, operations);
+  const graphql = createGraphql(services, operations);
+  const app = createApp(services, operations, graphql.handler);
   const server = createServer(app);
+  const detachWebSockets = graphql.attachWebSockets(server);
   // SSE clients are pinged every 15 s; keep idle sockets open well past that.
   server.keepAliveTimeout = 255_000;
   server.headersTimeout = 256_000;
@@ -21,6 +24,7 @@ export async function startServer(services: Services, port = services.config.por
     server,
     port: (server.address() as AddressInfo).port,
     async close() {
+      await detachWebSockets();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await services.close();
