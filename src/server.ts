@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.js';
 import { createGraphql } from './graphql/server.js';
@@ -6,6 +6,31 @@ import { operationTable } from './rest/index.js';
 import type { Services } from './services.js';
 
 export type RunningServer = { server: Server; port: number; close: () => Promise<void> };
+
+/** How long a shutdown waits for requests in progress before cutting them off. */
+const DRAIN_MS = 10_000;
+
+/** Streams (SSE) never finish by themselves, so a shutdown does not wait for them. */
+const isStream = (req: IncomingMessage) => (req.headers.accept ?? '').includes('text/event-stream');
+
+/** Counts requests in progress, so that a shutdown lets them finish before closing the stores. */
+function trackRequests(server: Server) {
+  let active = 0;
+  let drained: (() => void) | null = null;
+  server.on('request', (req, res) => {
+    if (isStream(req)) return;
+    active++;
+    res.on('close', () => {
+      if (--active === 0) drained?.();
+    });
+  });
+  return (timeoutMs: number) =>
+    new Promise<void>((resolve) => {
+      if (active === 0) return resolve();
+      drained = resolve;
+      setTimeout(resolve, timeoutMs).unref();
+    });
+}
 
 /** Starts the projections, then serves the app; `close` stops both and the stores. */
 export async function startServer(services: Services, port = services.config.port): Promise<RunningServer> {
@@ -15,6 +40,7 @@ export async function startServer(services: Services, port = services.config.por
   const graphql = createGraphql(services, operations);
   const app = createApp(services, operations, graphql.handler);
   const server = createServer(app);
+  const drain = trackRequests(server);
   const detachWebSockets = graphql.attachWebSockets(server);
   // SSE clients are pinged every 15 s; keep idle sockets open well past that.
   server.keepAliveTimeout = 255_000;
@@ -24,9 +50,12 @@ export async function startServer(services: Services, port = services.config.por
     server,
     port: (server.address() as AddressInfo).port,
     async close() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
       await detachWebSockets();
+      await drain(DRAIN_MS);
       server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await closed;
       await services.close();
     },
   };
