@@ -12,6 +12,8 @@ const envSchema = z.object({
   ENCRYPTION_KEY: z.string().regex(/^[0-9a-fA-F]{64}$/, 'ENCRYPTION_KEY must be 64 hex characters').optional(),
   BETTER_AUTH_SECRET: z.string().min(32, 'BETTER_AUTH_SECRET must be at least 32 characters').optional(),
   PUBLIC_URL: z.url().optional(),
+  LLM_IDLE_TIMEOUT_MS: z.coerce.number().int().min(1000).default(120_000),
+  TOOLS_MAX_STEPS: z.coerce.number().int().min(0).default(0),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -25,6 +27,10 @@ export type Config = {
   betterAuthSecret: string;
   publicUrl: string;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
+  /** A model that sends nothing for this long has its turn ended with an error. */
+  llmIdleTimeoutMs: number;
+  /** Tool steps allowed in one turn. */
+  toolsMaxSteps: number;
 };
 
 /** Reads a secret from the environment, else from `<dataDir>/<file>`, else generates it there (0600). */
@@ -56,5 +62,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     betterAuthSecret: persistedSecret(dataDir, '.better-auth-secret', e.BETTER_AUTH_SECRET),
     publicUrl: e.PUBLIC_URL ?? `http://localhost:${e.PORT}`,
     logLevel: e.LOG_LEVEL,
+    llmIdleTimeoutMs: e.LLM_IDLE_TIMEOUT_MS,
+    // 0 means "no limit of our own", which the spec caps at 100 steps.
+    toolsMaxSteps: e.TOOLS_MAX_STEPS === 0 ? 100 : e.TOOLS_MAX_STEPS,
   };
 }

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { createApp } from './app.js';
 import { createGraphql } from './graphql/server.js';
 import { operationTable } from './rest/index.js';
+import { scheduleNotificationPurge } from './jobs/notificationRetention.js';
 import type { Services } from './services.js';
 
 export type RunningServer = { server: Server; port: number; close: () => Promise<void> };
@@ -36,6 +37,7 @@ function trackRequests(server: Server) {
 export async function startServer(services: Services, port = services.config.port): Promise<RunningServer> {
   await services.projections.start();
   await services.live.start();
+  await services.turns.start();
   const operations = operationTable(services);
   const graphql = createGraphql(services, operations);
   const app = createApp(services, operations, graphql.handler);
@@ -46,10 +48,12 @@ export async function startServer(services: Services, port = services.config.por
   server.keepAliveTimeout = 255_000;
   server.headersTimeout = 256_000;
   await new Promise<void>((resolve) => server.listen(port, services.config.host, resolve));
+  const stopPurge = scheduleNotificationPurge(services);
   return {
     server,
     port: (server.address() as AddressInfo).port,
     async close() {
+      stopPurge();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await detachWebSockets();

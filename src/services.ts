@@ -19,6 +19,11 @@ import { allProjections } from './projections/index.js';
 import { signUpHooks } from './commands/users.js';
 import { createLiveFeed, type LiveFeed } from './live/feed.js';
 import { allLiveMappers } from './live/index.js';
+import { createSecrets, type Secrets } from './lib/secrets.js';
+import { createTurnRunner, type TurnRunner } from './agents/turnRunner.js';
+import { createTurnDeps } from './agents/turnDeps.js';
+import type { TurnDeps } from './agents/turn.js';
+import type { ContextUsage } from './agents/contextUsage.js';
 
 /** Everything a capability may need, passed as a parameter (no container, no singletons). */
 export type Services = {
@@ -31,6 +36,12 @@ export type Services = {
   runCommand: RunCommand;
   projections: ProjectionRunner;
   live: LiveFeed;
+  /** Envelope encryption with per-owner data keys (crypto-shredding); see src/lib/secrets.ts. */
+  secrets: Secrets;
+  /** The queue worker that answers messages (LLM turns). */
+  turns: TurnRunner;
+  /** What the last turn of each Kin sent to its model, for GET /api/kins/:id/context-usage. */
+  contextUsage: Map<string, ContextUsage>;
   /** Read-your-writes: waits until the read models include the event at `position`. */
   settle: (position: number | null) => Promise<void>;
   close: () => Promise<void>;
@@ -102,7 +113,16 @@ export async function openServices(config: Config, log: Logger): Promise<Service
     onError: (error) => log.error({ err: error }, 'live feed mapping failed'),
   });
   const auth = await createAuth(config, stores.auth, signUpHooks({ eventStore, runCommand, settle }), log);
-  return {
+  const contextUsage = new Map<string, ContextUsage>();
+  let turnDeps: TurnDeps | null = null;
+  const turns = createTurnRunner({
+    readStore,
+    runCommand,
+    settle,
+    log,
+    turn: () => (turnDeps ??= createTurnDeps(services, { idleTimeoutMs: config.llmIdleTimeoutMs, maxSteps: config.toolsMaxSteps }, { compaction: async () => null, contextUsage })),
+  });
+  const services: Services = {
     config,
     log,
     eventStore,
@@ -112,11 +132,16 @@ export async function openServices(config: Config, log: Logger): Promise<Service
     runCommand,
     projections,
     live,
+    secrets: createSecrets(readStore, config.encryptionKey),
+    turns,
+    contextUsage,
     settle,
     async close() {
+      await turns.stop();
       await live.stop();
       await projections.stop();
       await stores.close();
     },
   };
+  return services;
 }

@@ -1,7 +1,14 @@
 import { z } from 'zod';
+import { getCurrentDatetimeTool } from './tools/datetime.js';
+import { httpRequestTool } from './tools/httpRequest.js';
+import type { CommandMetadata } from '../es/decider.js';
 import type { ReadStore } from '../es/readStore.js';
 import { KINS, type KinDoc } from '../projections/kins.js';
 import type { ToolConfig } from '../events/kins.js';
+import type { Services } from '../services.js';
+import { promptOptionSchema, promptTypeSchema } from '../events/prompts.js';
+import { notify } from '../commands/notifications.js';
+import { createPrompt, MAX_PROMPT_OPTIONS } from '../commands/prompts.js';
 
 /**
  * The native tool catalogue. Each tool is real (zod input, an implementation over the stores);
@@ -9,7 +16,22 @@ import type { ToolConfig } from '../events/kins.js';
  * `domain` groups tools in that listing, in registration order; opt-in tools (`defaultDisabled`)
  * must be enabled per Kin through toolConfig.enabledOptInTools.
  */
-export type ToolContext = { kinId: string; readStore: ReadStore };
+export type ToolContext = {
+  /** The Kin whose turn calls the tool. */
+  kinId: string;
+  readStore: ReadStore;
+  /** For tools that change something (notify, prompt_human): they issue commands like a route does. */
+  services: Pick<Services, 'runCommand' | 'readStore'>;
+  /**
+   * Actor and correlation of the commands a tool issues (the turn's); a tool takes `now` at the
+   * moment it runs (`callMetadata`), so a long turn does not backdate what its tools record.
+   */
+  metadata: CommandMetadata;
+  /** The task whose sub-run calls the tool, if any: a prompt is attached to it. */
+  taskId?: string | null;
+  /** The assistant message that holds the tool call, when the loop knows it. */
+  messageId?: string | null;
+};
 
 export type NativeTool = {
   name: string;
@@ -24,6 +46,13 @@ const defineTool = <I extends z.ZodType>(tool: Omit<NativeTool, 'input' | 'execu
   input: I;
   execute: (input: z.output<I>, context: ToolContext) => Promise<unknown>;
 }): NativeTool => tool as NativeTool;
+
+const callMetadata = (context: ToolContext): CommandMetadata => ({ ...context.metadata, now: new Date() });
+
+const confirmOptions = [
+  { label: 'Yes', value: 'yes', variant: 'success' as const },
+  { label: 'No', value: 'no', variant: 'destructive' as const },
+];
 
 const kinDirectoryEntry = (kin: KinDoc) => ({ id: kin.id, slug: kin.slug, name: kin.name, role: kin.role });
 
@@ -52,6 +81,60 @@ export const nativeTools: readonly NativeTool[] = [
       return { kin: details };
     },
   }),
+  defineTool({
+    name: 'notify',
+    domain: 'tasks',
+    description: 'Send every user a notification (an alert from you), for something that needs their attention.',
+    defaultDisabled: false,
+    input: z.object({
+      title: z.string().trim().min(1).max(200).describe('Short headline'),
+      body: z.string().max(2000).optional().describe('Details'),
+    }),
+    async execute({ title, body }, context) {
+      const { notifications } = await notify(
+        context.services,
+        { type: 'kin:alert', title, body, kinId: context.kinId },
+        callMetadata(context),
+      );
+      return { success: true, notified: notifications.length };
+    },
+  }),
+  defineTool({
+    name: 'prompt_human',
+    domain: 'tasks',
+    description:
+      'Ask the humans a question they answer by choosing: confirm (yes/no unless you give options), select (one option) or multi_select (several). Their answer arrives later as a new message.',
+    defaultDisabled: false,
+    input: z
+      .object({
+        promptType: promptTypeSchema,
+        question: z.string().trim().min(1).max(2000),
+        description: z.string().max(5000).optional(),
+        options: z.array(promptOptionSchema).min(1).max(MAX_PROMPT_OPTIONS).optional().describe('Required for select and multi_select'),
+      })
+      .refine((input) => input.promptType === 'confirm' || input.options !== undefined, {
+        message: 'options are required for select and multi_select',
+        path: ['options'],
+      }),
+    async execute({ promptType, question, description, options }, context) {
+      const { promptId } = await createPrompt(
+        context.services,
+        {
+          kinId: context.kinId,
+          taskId: context.taskId,
+          messageId: context.messageId,
+          promptType,
+          question,
+          description,
+          options: options ?? confirmOptions,
+        },
+        callMetadata(context),
+      );
+      return { promptId, status: 'pending', note: 'The human will answer later; their answer will arrive as a new message.' };
+    },
+  }),
+  getCurrentDatetimeTool,
+  httpRequestTool,
 ];
 
 export function isToolEnabled(tool: NativeTool, config: ToolConfig | null): boolean {

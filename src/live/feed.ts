@@ -16,6 +16,8 @@ export type LiveFeed = {
   stop(): Promise<void>;
   /** Returns the unsubscribe function. */
   subscribe(listener: (message: LiveMessage) => void): () => void;
+  /** Sends a message that is not an event (a streamed token, progress) to the listeners now. */
+  publish(message: LiveMessage): void;
 };
 
 /**
@@ -58,6 +60,9 @@ export function createLiveFeed(deps: {
     subscribe(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
+    },
+    publish(message) {
+      for (const listener of listeners) listener(message);
     },
   };
 }

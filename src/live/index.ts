@@ -1,4 +1,19 @@
 import type { LiveMapper } from './feed.js';
 import { kinLiveMessages } from './kins.js';
+import { messageLiveMessages } from './messages.js';
+import { notificationLiveMessages } from './notifications.js';
+import { promptLiveMessages } from './prompts.js';
+import { providerLiveMessages } from './providers.js';
+import { reactionLiveMessages } from './reactions.js';
+import { settingsLiveMessages } from './settings.js';
 
-export const allLiveMappers: readonly LiveMapper[] = [kinLiveMessages];
+/** Every event → live-feed mapping, one per line. */
+export const allLiveMappers: readonly LiveMapper[] = [
+  kinLiveMessages,
+  messageLiveMessages,
+  notificationLiveMessages,
+  promptLiveMessages,
+  providerLiveMessages,
+  settingsLiveMessages,
+  reactionLiveMessages,
+];

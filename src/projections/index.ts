@@ -1,6 +1,23 @@
 import type { Projection } from '../es/projections.js';
-import { usersProjection } from './users.js';
+import { filesProjection } from './files.js';
 import { kinsProjection } from './kins.js';
+import { messagesProjection } from './messages.js';
+import { notificationsProjection } from './notifications.js';
+import { promptsProjection } from './prompts.js';
+import { providersProjection } from './providers.js';
+import { reactionsProjection } from './reactions.js';
+import { settingsProjection } from './settings.js';
+import { usersProjection } from './users.js';
 
-/** Every read model of the application, in no particular order (each has its own checkpoint). */
-export const allProjections: readonly Projection[] = [usersProjection, kinsProjection];
+/** Every read model of the application, one per line (each has its own checkpoint). */
+export const allProjections: readonly Projection[] = [
+  usersProjection,
+  kinsProjection,
+  messagesProjection,
+  notificationsProjection,
+  promptsProjection,
+  providersProjection,
+  settingsProjection,
+  reactionsProjection,
+  filesProjection,
+];

@@ -1,13 +1,32 @@
 import type { Services } from '../services.js';
 import type { Operation } from './operation.js';
+import { fileOperations } from './files.js';
 import { healthOperations } from './health.js';
 import { kinOperations } from './kins.js';
-import { userOperations } from './users.js';
+import { messageOperations } from './messages.js';
+import { notificationOperations } from './notifications.js';
 import { openApiOperation } from './openapi.js';
+import { promptOperations } from './prompts.js';
+import { providerOperations } from './providers.js';
+import { reactionOperations } from './reactions.js';
+import { settingsOperations } from './settings.js';
 import { sseOperations } from './sse.js';
+import { userOperations } from './users.js';
 
 /** The operation table: every documented route, declared once (REST, GraphQL and OpenAPI read it). */
 export function operationTable(services: Services): Operation[] {
-  const operations = [...healthOperations(services), ...userOperations(services), ...kinOperations(services), ...sseOperations(services)];
+  const operations = [
+    ...healthOperations(services),
+    ...userOperations(services),
+    ...kinOperations(services),
+    ...messageOperations(services),
+    ...reactionOperations(services),
+    ...fileOperations(services),
+    ...notificationOperations(services),
+    ...promptOperations(services),
+    ...providerOperations(services),
+    ...settingsOperations(services),
+    ...sseOperations(services),
+  ];
   return [...operations, openApiOperation(operations)];
 }

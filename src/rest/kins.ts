@@ -4,6 +4,7 @@ import { createKin, deleteKin, kinNotFound, setKinAvatar, SLUG_PATTERN, updateKi
 import { badRequest, DomainError } from '../es/errors.js';
 import { compactingConfigSchema, toolConfigSchema } from '../events/kins.js';
 import { avatarUrlOf, KINS, type KinDoc } from '../projections/kins.js';
+import { readSettings } from '../projections/settings.js';
 import { toolListing } from '../agents/tools.js';
 import { contextWindowOf, estimateTokens } from '../agents/contextWindow.js';
 import { sniffImage } from '../lib/images.js';
@@ -195,6 +196,7 @@ export function kinOperations(services: Services): Operation[] {
       output: z.object({ kins: z.array(kinSummary) }),
       async handler() {
         const kins = await readStore.collection<KinDoc>(KINS).find({}, { sort: { createdAt: 1 } });
+        const { hubKinId } = await readSettings(readStore);
         return {
           kins: kins.map((kin) => ({
             id: kin.id,
@@ -205,7 +207,7 @@ export function kinOperations(services: Services): Operation[] {
             model: kin.model,
             providerId: kin.providerId,
             createdAt: kin.createdAt,
-            isHub: false,
+            isHub: kin.id === hubKinId,
             isProcessing: idle.isProcessing,
             queueSize: idle.queueSize,
           })),

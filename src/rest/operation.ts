@@ -53,7 +53,8 @@ export type JsonOperation<
   status?: number;
   /**
    * Maps the first invalid field (top-level name) to the spec's error code; the zod issue's
-   * message becomes the envelope's message. Other validation failures are VALIDATION_ERROR.
+   * message becomes the envelope's message. A key `field:issue` (zod issue code, e.g.
+   * `content:too_big`) wins over `field`. Other validation failures are VALIDATION_ERROR.
    */
   errorCodes?: Record<string, string>;
   handler: (

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { allProjections } from '../../src/projections/index.js';
 import { client, signUp, startTestServer, type TestServer } from './helpers.js';
 
 let server: TestServer;
@@ -46,6 +47,6 @@ describe('probes', () => {
     expect(body.stores).toEqual({ eventStore: 'ok', readStore: 'ok', blobs: 'ok' });
     const head = await server.services.eventStore.headPosition();
     for (const projection of body.projections) expect(projection).toMatchObject({ lag: 0, position: head, error: null });
-    expect(body.projections.map((p: { name: string }) => p.name).sort()).toEqual(['kins', 'users']);
+    expect(body.projections.map((p: { name: string }) => p.name).sort()).toEqual(allProjections.map((p) => p.name).sort());
   });
 });

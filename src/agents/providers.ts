@@ -1,0 +1,131 @@
+import type { EmbeddingModel, LanguageModel } from 'ai';
+import { createAnthropic } from '@ai-sdk/anthropic';
+import { createGoogleGenerativeAI } from '@ai-sdk/google';
+import { createOpenAI } from '@ai-sdk/openai';
+import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
+import type { Secrets } from '../lib/secrets.js';
+import type { ReadStore } from '../es/readStore.js';
+import { PROVIDERS, type ProviderDoc } from '../projections/providers.js';
+import { decryptProviderConfig, localClaudeToken, openAiBaseOf, servesModel, type Fetch, type ProviderConfig } from './providerCatalog.js';
+
+/**
+ * From a provider of the read model to an ai SDK model, for the conversation engine:
+ * openai → @ai-sdk/openai, anthropic(-oauth) → @ai-sdk/anthropic, gemini → @ai-sdk/google, and
+ * every vendor that speaks the OpenAI API (ollama at `${baseUrl}/v1`, openrouter, mistral, groq,
+ * together, fireworks, deepseek, xai, perplexity, cohere, jina, openai-compatible) →
+ * @ai-sdk/openai-compatible at its known base URL.
+ *
+ * Resolution is split in two so that it can be tested without a network: `chooseProvider` (pure:
+ * which provider serves a request) and `languageModelFor` / `embeddingModelFor` (building the
+ * model; `fetch` may be injected).
+ */
+
+export type ModelTarget = { providerId: string; providerType: string };
+export type ResolvedLanguageModel = ModelTarget & { model: LanguageModel };
+export type ResolvedEmbeddingModel = ModelTarget & { model: EmbeddingModel };
+
+type Candidate = Pick<ProviderDoc, 'id' | 'type' | 'capabilities' | 'isValid' | 'createdAt'>;
+
+/**
+ * The provider to use: the preferred one if it is valid and has the capability, else the first
+ * valid provider (oldest first) with the capability whose type can serve the model id (types
+ * that are gateways — openai-compatible, ollama, openrouter, groq, together, fireworks — serve any id).
+ */
+export function chooseProvider<P extends Candidate>(
+  providers: readonly P[],
+  request: { providerId?: string | null; model: string; capability: 'llm' | 'embedding' },
+): P | null {
+  const usable = (provider: P) => provider.isValid && provider.capabilities.includes(request.capability);
+  const preferred = request.providerId ? providers.find((provider) => provider.id === request.providerId) : undefined;
+  if (preferred && usable(preferred)) return preferred;
+  const ordered = [...providers].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+  return ordered.find((provider) => usable(provider) && servesModel(provider.type, request.model)) ?? null;
+}
+
+export type ModelOptions = { fetch?: Fetch };
+
+const compatible = (type: string, config: ProviderConfig, options: ModelOptions) => {
+  const baseURL = openAiBaseOf(type, config);
+  if (!baseURL) return null;
+  return createOpenAICompatible({ name: type, baseURL, apiKey: config.apiKey, includeUsage: true, fetch: options.fetch });
+};
+
+/** The ai SDK chat model for this provider and model id; null when the type has no chat API. */
+export async function languageModelFor(type: string, config: ProviderConfig, modelId: string, options: ModelOptions = {}): Promise<LanguageModel | null> {
+  switch (type) {
+    case 'openai': {
+      const openai = createOpenAI({ apiKey: config.apiKey, baseURL: config.baseUrl, fetch: options.fetch });
+      // A custom base URL is usually a proxy that speaks chat completions, not the Responses API.
+      return config.baseUrl ? openai.chat(modelId) : openai(modelId);
+    }
+    case 'anthropic':
+      return createAnthropic({ apiKey: config.apiKey, baseURL: config.baseUrl, fetch: options.fetch })(modelId);
+    case 'anthropic-oauth': {
+      const authToken = await localClaudeToken();
+      if (!authToken) return null;
+      return createAnthropic({ authToken, headers: { 'anthropic-beta': 'oauth-2025-04-20' }, fetch: options.fetch })(modelId);
+    }
+    case 'gemini':
+      return createGoogleGenerativeAI({ apiKey: config.apiKey, fetch: options.fetch })(modelId);
+    case 'jina':
+    case 'voyage':
+    case 'nomic':
+      return null;
+    default:
+      return compatible(type, config, options)?.chatModel(modelId) ?? null;
+  }
+}
+
+/** The ai SDK embedding model for this provider and model id; null when the type has none we can drive. */
+export function embeddingModelFor(type: string, config: ProviderConfig, modelId: string, options: ModelOptions = {}): EmbeddingModel | null {
+  switch (type) {
+    case 'openai':
+      return createOpenAI({ apiKey: config.apiKey, baseURL: config.baseUrl, fetch: options.fetch }).embedding(modelId);
+    case 'gemini':
+      return createGoogleGenerativeAI({ apiKey: config.apiKey, fetch: options.fetch }).embedding(modelId);
+    // Their embeddings APIs are not OpenAI's: no ai SDK adapter is installed for them.
+    case 'voyage':
+    case 'nomic':
+      return null;
+    default:
+      return compatible(type, config, options)?.embeddingModel(modelId) ?? null;
+  }
+}
+
+type ResolveDeps = { readStore: ReadStore; secrets: Secrets };
+
+async function resolve<M>(
+  deps: ResolveDeps,
+  request: { providerId?: string | null; model: string; capability: 'llm' | 'embedding' },
+  build: (type: string, config: ProviderConfig) => Promise<M | null> | M | null,
+): Promise<(ModelTarget & { model: M }) | null> {
+  const providers = await deps.readStore.collection<ProviderDoc>(PROVIDERS).find({});
+  // A provider whose model cannot be built is skipped, and the choice is made again without it.
+  let remaining = providers;
+  for (;;) {
+    const provider = chooseProvider(remaining, request);
+    if (!provider) return null;
+    const config = await decryptProviderConfig(deps.secrets, provider.id, provider.configEncrypted);
+    const model = config ? await build(provider.type, config) : null;
+    if (model) return { model, providerId: provider.id, providerType: provider.type };
+    remaining = remaining.filter((candidate) => candidate.id !== provider.id);
+  }
+}
+
+/** The chat model for a Kin turn: its provider if valid, else the first valid `llm` provider that serves the model. */
+export const resolveLanguageModel = (
+  deps: ResolveDeps,
+  request: { providerId?: string | null; model: string },
+  options: ModelOptions = {},
+): Promise<ResolvedLanguageModel | null> =>
+  resolve(deps, { ...request, capability: 'llm' }, (type, config) => languageModelFor(type, config, request.model, options));
+
+/** The embedding model: the first valid `embedding` provider that serves the model id. */
+export const resolveEmbeddingModel = (
+  deps: ResolveDeps,
+  modelId: string,
+  options: ModelOptions & { providerId?: string | null } = {},
+): Promise<ResolvedEmbeddingModel | null> =>
+  resolve(deps, { providerId: options.providerId, model: modelId, capability: 'embedding' }, (type, config) =>
+    embeddingModelFor(type, config, modelId, options),
+  );

@@ -1,0 +1,200 @@
+import { stepCountIs, streamText, tool, type LanguageModel, type ModelMessage, type ToolSet } from 'ai';
+import { v7 as uuidv7 } from 'uuid';
+import type { CommandMetadata } from '../es/decider.js';
+import { runTurnCommand } from '../commands/messages.js';
+import type { ToolCall } from '../events/messages.js';
+import { avatarUrlOf, KINS, type KinDoc } from '../projections/kins.js';
+import type { QueueItemDoc } from '../projections/messages.js';
+import type { Services } from '../services.js';
+import { loadHistory, toModelMessages } from './history.js';
+import { buildSystemPrompt } from './systemPrompt.js';
+import { isToolEnabled, nativeTools, type ToolContext } from './tools.js';
+import { contextBreakdown, type ContextUsage } from './contextUsage.js';
+
+export type ResolvedModel = { model: LanguageModel; modelId: string; providerId: string | null };
+
+/** What a turn needs beyond the stores; assembled once in services.ts. */
+export type TurnDeps = {
+  services: Services;
+  resolveModel: (kin: KinDoc) => Promise<ResolvedModel | null>;
+  globalPrompt: () => Promise<string>;
+  /** The active compaction: its summary replaces the messages up to its boundary. */
+  compaction: (kinId: string) => Promise<{ summary: string; boundary: { createdAt: string; id: string } } | null>;
+  /** Extra parts (attachments) of a user message for the model. */
+  attachments: (fileIds: string[]) => Promise<Exclude<Extract<ModelMessage, { role: 'user' }>['content'], string>>;
+  rememberContextUsage: (kinId: string, usage: ContextUsage) => void;
+  onKinError: (kin: KinDoc | null, kinId: string, error: string) => Promise<void>;
+  /** A turn whose model sends nothing for this long is ended with an error. */
+  idleTimeoutMs: number;
+  maxSteps: number;
+};
+
+export const NO_PROVIDER = 'No LLM provider available for this model';
+const STOPPED = 'stopped';
+export const SHUTDOWN = 'shutdown';
+
+const systemMetadata = (item: QueueItemDoc): CommandMetadata => ({
+  actor: { kind: 'system', id: 'turn-runner' },
+  correlationId: item.id,
+  now: new Date(),
+});
+
+/** The model's tools for this Kin: enabled native tools, executed with the Kin's context. */
+function toolSet(kin: KinDoc, context: ToolContext): ToolSet {
+  const tools: ToolSet = {};
+  for (const native of nativeTools) {
+    if (!isToolEnabled(native, kin.toolConfig)) continue;
+    tools[native.name] = tool({
+      description: native.description,
+      inputSchema: native.input,
+      execute: async (input: unknown) => native.execute(input as never, context),
+    });
+  }
+  return tools;
+}
+
+const friendly = (thrown: unknown): string => {
+  // After retries the SDK wraps the provider's error; the last one is what the user needs.
+  const error = (thrown as { lastError?: unknown }).lastError ?? thrown;
+  const status = (error as { statusCode?: number }).statusCode;
+  const message = error instanceof Error ? error.message : String(error);
+  return status ? `The model provider answered ${status}: ${message}` : `The model call failed: ${message}`;
+};
+
+/**
+ * Runs one queued message through the model and closes its turn exactly once: with the assistant's
+ * message (streamed to the live feed token by token meanwhile) or with a visible error. A turn
+ * aborted by a shutdown records nothing, so that it is resumed at the next start.
+ */
+export async function runTurn(deps: TurnDeps, item: QueueItemDoc, signal: AbortSignal): Promise<void> {
+  const { services } = deps;
+  const metadata = systemMetadata(item);
+  const fail = async (error: string, kin: KinDoc | null) => {
+    await runTurnCommand(services, { type: 'FailTurn', queueItemId: item.id, messageId: uuidv7(), error, now: new Date() }, metadata);
+    await deps.onKinError(kin, item.kinId, error);
+  };
+
+  const kin = await services.readStore.collection<KinDoc>(KINS).get(item.kinId);
+  if (!kin) return fail('This Kin no longer exists', null);
+  const resolved = await deps.resolveModel(kin);
+  if (!resolved) return fail(NO_PROVIDER, kin);
+
+  const compaction = item.sessionId ? null : await deps.compaction(kin.id);
+  const system = buildSystemPrompt({
+    kin,
+    globalPrompt: await deps.globalPrompt(),
+    summary: compaction?.summary ?? null,
+    now: new Date(),
+    sessionId: item.sessionId,
+  });
+  const stored = await loadHistory(services.readStore, { kinId: kin.id, sessionId: item.sessionId, after: compaction?.boundary });
+  const messages = await toModelMessages(services.readStore, stored, (message) => deps.attachments(message.fileIds));
+  // What tools record is done by the Kin.
+  const toolMetadata = { ...metadata, actor: { kind: 'kin' as const, id: kin.id } };
+  const tools = toolSet(kin, { kinId: kin.id, readStore: services.readStore, services, metadata: toolMetadata });
+  const usage = contextBreakdown({ system, messages, tools, summary: compaction?.summary ?? null, model: resolved.modelId });
+  deps.rememberContextUsage(kin.id, usage);
+  const scope = item.sessionId ? { sessionId: item.sessionId } : {};
+  const publish = (type: string, data: Record<string, unknown>) => services.live.publish({ type, kinId: kin.id, data: { ...data, ...scope } });
+  if (!item.sessionId) publish('queue:update', { kinId: kin.id, queueSize: 0, isProcessing: true, ...usage });
+
+  const messageId = uuidv7();
+  const idle = new AbortController();
+  let idleTimer = setTimeout(() => idle.abort('idle'), deps.idleTimeoutMs);
+  const touch = () => {
+    clearTimeout(idleTimer);
+    idleTimer = setTimeout(() => idle.abort('idle'), deps.idleTimeoutMs);
+  };
+  let text = '';
+  let sentToken = false;
+  const toolCalls: ToolCall[] = [];
+  let totals: { inputTokens: number; outputTokens: number; totalTokens: number } | null = null;
+  let finishReason: string | null = null;
+  let failure: unknown = null;
+  try {
+    const result = streamText({
+      model: resolved.model,
+      system,
+      messages,
+      tools,
+      stopWhen: stepCountIs(deps.maxSteps),
+      maxRetries: 1,
+      abortSignal: AbortSignal.any([signal, idle.signal]),
+    });
+    for await (const part of result.fullStream) {
+      touch();
+      switch (part.type) {
+        case 'text-delta': {
+          const first = !sentToken;
+          sentToken = true;
+          text += part.text;
+          const source = first && !item.sessionId
+            ? { sourceType: 'kin', sourceId: kin.id, sourceName: kin.name, sourceAvatarUrl: avatarUrlOf(kin) }
+            : {};
+          publish('chat:token', { messageId, token: part.text, ...source });
+          break;
+        }
+        case 'tool-input-start':
+          publish('chat:tool-call-start', { messageId, toolCallId: part.id, toolName: part.toolName, contentOffset: text.length });
+          break;
+        case 'tool-call':
+          toolCalls.push({ id: part.toolCallId, name: part.toolName, args: part.input, offset: text.length });
+          publish('chat:tool-call', { messageId, toolCallId: part.toolCallId, toolName: part.toolName, args: part.input, contentOffset: text.length });
+          break;
+        case 'tool-result':
+        case 'tool-error': {
+          const result = part.type === 'tool-result' ? part.output : { error: part.error instanceof Error ? part.error.message : String(part.error) };
+          const call = toolCalls.find((c) => c.id === part.toolCallId);
+          if (call) call.result = result;
+          publish('chat:tool-result', { messageId, toolCallId: part.toolCallId, toolName: part.toolName, result });
+          break;
+        }
+        case 'finish': {
+          const { inputTokens = 0, outputTokens = 0, totalTokens = 0 } = part.totalUsage;
+          totals = { inputTokens, outputTokens, totalTokens };
+          finishReason = part.finishReason;
+          break;
+        }
+        case 'error':
+          failure = part.error;
+          break;
+      }
+    }
+  } catch (error) {
+    failure = error;
+  } finally {
+    clearTimeout(idleTimer);
+  }
+
+  if (signal.aborted && signal.reason === SHUTDOWN) return;
+  if (idle.signal.aborted) return fail(`The model sent nothing for ${Math.round(deps.idleTimeoutMs / 1000)} s; the turn was stopped`, kin);
+  const stopped = signal.aborted && signal.reason === STOPPED;
+  if (failure && !stopped) return fail(friendly(failure), kin);
+
+  const metadataOut: Record<string, unknown> = { toolCallCount: toolCalls.length };
+  if (!stopped && !text && toolCalls.length && finishReason === 'tool-calls') {
+    text = `(Completed ${toolCalls.length} tool call(s) but the response was truncated due to the tool step limit of ${deps.maxSteps}.)`;
+    metadataOut.stepLimitReached = true;
+    metadataOut.maxSteps = deps.maxSteps;
+    publish('chat:token', { messageId, token: text, isFirst: true });
+  }
+  await runTurnCommand(
+    services,
+    {
+      type: 'RecordAssistantMessage',
+      queueItemId: item.id,
+      messageId,
+      content: text,
+      toolCalls,
+      model: resolved.modelId,
+      providerId: resolved.providerId,
+      usage: totals,
+      aborted: stopped,
+      metadata: metadataOut,
+      now: new Date(),
+    },
+    metadata,
+  );
+}
+
+export const STOP_REASON = STOPPED;

@@ -1,0 +1,144 @@
+import { v7 as uuidv7 } from 'uuid';
+import type { RunCommand } from '../es/commandRunner.js';
+import type { CommandMetadata, Decider } from '../es/decider.js';
+import { conflict, notFound } from '../es/errors.js';
+import { parseMessageEvent, turnStream, type MessageEvent, type SourceType, type ToolCall } from '../events/messages.js';
+
+/** The life of one queued message: queued → started → closed (answered or failed), or removed. */
+export type TurnState =
+  | { status: 'none' }
+  | { status: 'queued' | 'started' | 'closed' | 'removed'; kinId: string; sessionId: string | null; userMessageId: string | null };
+
+type Base = { queueItemId: string; now: Date };
+
+export type TurnCommand =
+  | (Base & {
+      type: 'QueueMessage';
+      kinId: string;
+      sessionId: string | null;
+      content: string;
+      fileIds: string[];
+      sourceType: SourceType;
+      sourceId: string | null;
+      priority: number;
+    })
+  | (Base & { type: 'RemoveQueuedMessage' })
+  | (Base & { type: 'StartTurn'; userMessageId: string })
+  | (Base & {
+      type: 'RecordAssistantMessage';
+      messageId: string;
+      content: string;
+      toolCalls: ToolCall[];
+      model: string;
+      providerId: string | null;
+      usage: { inputTokens: number; outputTokens: number; totalTokens: number } | null;
+      aborted: boolean;
+      metadata: Record<string, unknown>;
+    })
+  | (Base & { type: 'FailTurn'; messageId: string; error: string });
+
+export const PRIORITY = { user: 100, channel: 100, promptAnswer: 100, kin: 50, task: 50, webhook: 50, system: 50 } as const;
+
+export function evolveTurn(state: TurnState, event: MessageEvent): TurnState {
+  switch (event.type) {
+    case 'MessageQueued':
+      return { status: 'queued', kinId: event.data.kinId, sessionId: event.data.sessionId, userMessageId: null };
+    case 'QueuedMessageRemoved':
+      return state.status === 'none' ? state : { ...state, status: 'removed' };
+    case 'TurnStarted':
+      return state.status === 'none' ? state : { ...state, status: 'started', userMessageId: event.data.userMessageId };
+    case 'AssistantMessageRecorded':
+    case 'TurnFailed':
+      return state.status === 'none' ? state : { ...state, status: 'closed' };
+    default: {
+      const unhandled: never = event;
+      return unhandled;
+    }
+  }
+}
+
+const queueItemNotFound = () => notFound('QUEUE_ITEM_NOT_FOUND', 'Queue item not found');
+
+export function decideTurn(command: TurnCommand, state: TurnState): MessageEvent[] {
+  const { queueItemId } = command;
+  const at = command.now.toISOString();
+  if (command.type === 'QueueMessage') {
+    if (state.status !== 'none') return [];
+    const { kinId, sessionId, content, fileIds, sourceType, sourceId, priority } = command;
+    return [{ type: 'MessageQueued', data: { queueItemId, kinId, sessionId, content, fileIds, sourceType, sourceId, priority, queuedAt: at } }];
+  }
+  if (state.status === 'none') throw queueItemNotFound();
+  const { kinId } = state;
+  switch (command.type) {
+    case 'RemoveQueuedMessage':
+      if (state.status !== 'queued') throw queueItemNotFound();
+      return [{ type: 'QueuedMessageRemoved', data: { queueItemId, kinId, removedAt: at } }];
+    case 'StartTurn':
+      // Starting again is how a turn cut by a crash is resumed: nothing new to record.
+      if (state.status === 'started') return [];
+      if (state.status !== 'queued') throw conflict('TURN_CLOSED', 'This message was already answered or removed');
+      return [{ type: 'TurnStarted', data: { queueItemId, kinId, userMessageId: command.userMessageId, startedAt: at } }];
+    case 'RecordAssistantMessage': {
+      if (state.status !== 'started') throw conflict('TURN_CLOSED', 'This turn is not in progress');
+      const { messageId, content, toolCalls, model, providerId, usage, aborted, metadata } = command;
+      return [
+        {
+          type: 'AssistantMessageRecorded',
+          data: { queueItemId, kinId, messageId, content, toolCalls, model, providerId, usage, aborted, metadata, createdAt: at },
+        },
+      ];
+    }
+    case 'FailTurn':
+      if (state.status === 'closed' || state.status === 'removed') return [];
+      return [{ type: 'TurnFailed', data: { queueItemId, kinId, messageId: command.messageId, error: command.error, createdAt: at } }];
+    default: {
+      const unhandled: never = command;
+      return unhandled;
+    }
+  }
+}
+
+export const turnDecider: Decider<TurnState, TurnCommand, MessageEvent> = {
+  initialState: () => ({ status: 'none' }),
+  evolve: evolveTurn,
+  decide: decideTurn,
+};
+
+// ── Handlers ──────────────────────────────────────────────────────────────────────────────────
+
+type Deps = { runCommand: RunCommand };
+
+export const runTurnCommand = (deps: Deps, command: TurnCommand, metadata: CommandMetadata) =>
+  deps.runCommand({ stream: turnStream(command.queueItemId), decider: turnDecider, parse: parseMessageEvent, command, metadata });
+
+export type QueueInput = {
+  kinId: string;
+  sessionId?: string | null;
+  content: string;
+  fileIds?: string[];
+  sourceType: SourceType;
+  sourceId: string | null;
+  priority: number;
+};
+
+/** Puts a message in a Kin's queue; the turn runner answers it when the Kin is free. */
+export async function queueMessage(deps: Deps, input: QueueInput, metadata: CommandMetadata) {
+  const queueItemId = uuidv7();
+  const result = await runTurnCommand(
+    deps,
+    {
+      type: 'QueueMessage',
+      queueItemId,
+      kinId: input.kinId,
+      sessionId: input.sessionId ?? null,
+      content: input.content,
+      fileIds: input.fileIds ?? [],
+      sourceType: input.sourceType,
+      sourceId: input.sourceId,
+      priority: input.priority,
+      now: metadata.now,
+    },
+    metadata,
+  );
+  return { queueItemId, position: result.position };
+}

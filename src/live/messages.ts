@@ -1,0 +1,59 @@
+import type { LiveMapper, LiveMessage } from './feed.js';
+import { parseMessageEvent } from '../events/messages.js';
+import { avatarUrlOf, KINS, type KinDoc } from '../projections/kins.js';
+import { QUEUE, type QueueItemDoc } from '../projections/messages.js';
+import type { ReadStore } from '../es/readStore.js';
+
+async function queueUpdate(readStore: ReadStore, kinId: string): Promise<LiveMessage> {
+  const queue = readStore.collection<QueueItemDoc>(QUEUE);
+  const queueSize = await queue.count({ kinId, sessionId: null, status: 'pending' });
+  const isProcessing = (await queue.count({ kinId, sessionId: null, status: 'processing' })) > 0;
+  return { type: 'queue:update', kinId, data: { kinId, queueSize, isProcessing } };
+}
+
+/**
+ * queue:update as messages are queued, started and answered; chat:message for messages that the
+ * web client did not write itself; chat:done with the recorded answer; kin:error on failures.
+ * Tokens are not events: the turn publishes them directly.
+ */
+export const messageLiveMessages: LiveMapper = async (recorded, readStore) => {
+  if (!recorded.stream.startsWith('turn-')) return [];
+  const event = parseMessageEvent(recorded);
+  const { kinId, queueItemId } = event.data;
+  const item = await readStore.collection<QueueItemDoc>(QUEUE).get(queueItemId);
+  const sessionId = item?.sessionId ?? null;
+  const scope = sessionId ? { sessionId } : {};
+  const main = sessionId === null;
+  switch (event.type) {
+    case 'MessageQueued':
+    case 'QueuedMessageRemoved':
+      return main ? [await queueUpdate(readStore, kinId)] : [];
+    case 'TurnStarted': {
+      const out: LiveMessage[] = main ? [await queueUpdate(readStore, kinId)] : [];
+      if (item && item.sourceType !== 'user') {
+        const { content, sourceType, sourceId } = item;
+        const message = { id: event.data.userMessageId, role: 'user', content, sourceType, sourceId, sourceName: null, sourceAvatarUrl: null, files: [], resolvedTaskId: null, createdAt: Date.parse(event.data.startedAt), ...scope };
+        out.push({ type: 'chat:message', kinId, data: message });
+      }
+      return out;
+    }
+    case 'AssistantMessageRecorded': {
+      const kin = await readStore.collection<KinDoc>(KINS).get(kinId);
+      const { messageId, content, metadata } = event.data;
+      const source = main && kin ? { sourceType: 'kin', sourceId: kinId, sourceName: kin.name, sourceAvatarUrl: avatarUrlOf(kin) } : {};
+      const done = {
+        type: 'chat:done',
+        kinId,
+        data: { messageId, content, ...source, ...(metadata.stepLimitReached ? { stepLimitReached: true } : {}), ...scope },
+      };
+      return main ? [done, await queueUpdate(readStore, kinId)] : [done];
+    }
+    case 'TurnFailed': {
+      const { messageId, error, createdAt } = event.data;
+      const notice = { id: messageId, role: 'assistant', content: `⚠️ ${error}`, sourceType: 'system', createdAt: Date.parse(createdAt), ...scope };
+      const out: LiveMessage[] = [{ type: 'chat:message', kinId, data: notice }];
+      if (main) out.push({ type: 'kin:error', kinId, data: { error } }, await queueUpdate(readStore, kinId));
+      return out;
+    }
+  }
+};

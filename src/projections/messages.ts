@@ -1,0 +1,128 @@
+import type { Projection } from '../es/projections.js';
+import type { Doc } from '../es/readStore.js';
+import { messageEventTypes, parseMessageEvent, type SourceType, type ToolCall } from '../events/messages.js';
+
+export const MESSAGES = 'messages';
+export const QUEUE = 'queue_items';
+
+/** A message of a conversation (main: sessionId and taskId null). Ordered by (createdAt, id). */
+export type MessageDoc = Doc & {
+  id: string;
+  kinId: string;
+  sessionId: string | null;
+  taskId: string | null;
+  queueItemId: string | null;
+  role: 'user' | 'assistant' | 'system';
+  content: string | null;
+  sourceType: SourceType;
+  sourceId: string | null;
+  toolCalls: ToolCall[] | null;
+  fileIds: string[];
+  metadata: Record<string, unknown>;
+  createdAt: string;
+};
+
+export type QueueItemDoc = Doc & {
+  id: string;
+  kinId: string;
+  sessionId: string | null;
+  status: 'pending' | 'processing' | 'done' | 'failed' | 'removed';
+  priority: number;
+  content: string;
+  fileIds: string[];
+  sourceType: SourceType;
+  sourceId: string | null;
+  userMessageId: string | null;
+  queuedAt: string;
+};
+
+export const messagesProjection: Projection = {
+  name: 'messages',
+  version: 1,
+  handles: messageEventTypes,
+  collections: [MESSAGES, QUEUE],
+  async setup(store) {
+    await store.collection(MESSAGES).ensureIndex({ fields: { kinId: 1, sessionId: 1, createdAt: 1 } });
+    await store.collection(QUEUE).ensureIndex({ fields: { kinId: 1, status: 1 } });
+    await store.collection(QUEUE).ensureIndex({ fields: { status: 1 } });
+  },
+  async apply(recorded, store) {
+    const messages = store.collection<MessageDoc>(MESSAGES);
+    const queue = store.collection<QueueItemDoc>(QUEUE);
+    const event = parseMessageEvent(recorded);
+    switch (event.type) {
+      case 'MessageQueued': {
+        const { queueItemId, kinId, sessionId, content, fileIds, sourceType, sourceId, priority, queuedAt } = event.data;
+        const item = { id: queueItemId, kinId, sessionId, content, fileIds, sourceType, sourceId, priority, queuedAt };
+        await queue.replace({ ...item, status: 'pending', userMessageId: null });
+        return;
+      }
+      case 'QueuedMessageRemoved':
+        await queue.update({ id: event.data.queueItemId }, { $set: { status: 'removed' } });
+        return;
+      case 'TurnStarted': {
+        const item = await queue.get(event.data.queueItemId);
+        if (!item) return;
+        await queue.update({ id: item.id }, { $set: { status: 'processing', userMessageId: event.data.userMessageId } });
+        await messages.replace({
+          id: event.data.userMessageId,
+          kinId: item.kinId,
+          sessionId: item.sessionId,
+          taskId: null,
+          queueItemId: item.id,
+          role: 'user',
+          content: item.content,
+          sourceType: item.sourceType,
+          sourceId: item.sourceId,
+          toolCalls: null,
+          fileIds: item.fileIds,
+          metadata: {},
+          createdAt: event.data.startedAt,
+        });
+        return;
+      }
+      case 'AssistantMessageRecorded': {
+        const { queueItemId, kinId, messageId, content, toolCalls, metadata, createdAt, model, usage, aborted } = event.data;
+        const item = await queue.get(queueItemId);
+        await queue.update({ id: queueItemId }, { $set: { status: 'done' } });
+        await messages.replace({
+          id: messageId,
+          kinId,
+          sessionId: item?.sessionId ?? null,
+          taskId: null,
+          queueItemId,
+          role: 'assistant',
+          content,
+          sourceType: 'kin',
+          sourceId: kinId,
+          toolCalls: toolCalls.length ? toolCalls : null,
+          fileIds: [],
+          metadata: { ...metadata, model, usage, ...(aborted ? { aborted } : {}) },
+          createdAt,
+        });
+        return;
+      }
+      case 'TurnFailed': {
+        const { queueItemId, kinId, messageId, error, createdAt } = event.data;
+        const item = await queue.get(queueItemId);
+        await queue.update({ id: queueItemId }, { $set: { status: 'failed' } });
+        await messages.replace({
+          id: messageId,
+          kinId,
+          sessionId: item?.sessionId ?? null,
+          taskId: null,
+          queueItemId,
+          role: 'assistant',
+          content: `⚠️ ${error}`,
+          sourceType: 'system',
+          sourceId: null,
+          toolCalls: null,
+          fileIds: [],
+          metadata: { error },
+          createdAt,
+        });
+        return;
+      }
+    }
+  },
+};
