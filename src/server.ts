@@ -38,6 +38,7 @@ export async function startServer(services: Services, port = services.config.por
   await services.projections.start();
   await services.live.start();
   await services.turns.start();
+  await services.reactors.start();
   const operations = operationTable(services);
   const graphql = createGraphql(services, operations);
   const app = createApp(services, operations, graphql.handler);

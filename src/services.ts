@@ -24,6 +24,8 @@ import { createTurnRunner, type TurnRunner } from './agents/turnRunner.js';
 import { createTurnDeps } from './agents/turnDeps.js';
 import type { TurnDeps } from './agents/turn.js';
 import type { ContextUsage } from './agents/contextUsage.js';
+import { createReactorRunner, type ReactorRunner } from './es/reactors.js';
+import { promptAnswerReactor } from './reactors/prompts.js';
 
 /** Everything a capability may need, passed as a parameter (no container, no singletons). */
 export type Services = {
@@ -40,6 +42,8 @@ export type Services = {
   secrets: Secrets;
   /** The queue worker that answers messages (LLM turns). */
   turns: TurnRunner;
+  /** Process managers: events that lead to new commands (e.g. a prompt's answer → a message). */
+  reactors: ReactorRunner;
   /** What the last turn of each Kin sent to its model, for GET /api/kins/:id/context-usage. */
   contextUsage: Map<string, ContextUsage>;
   /** Read-your-writes: waits until the read models include the event at `position`. */
@@ -94,7 +98,13 @@ export async function openServices(config: Config, log: Logger): Promise<Service
   const stores = await openStores(config);
   const { eventStore, readStore, blobs } = stores;
   let projections: ProjectionRunner | null = null;
-  const runCommand = createCommandRunner(eventStore, { onAppended: () => projections?.notify() });
+  let reactors: ReactorRunner | null = null;
+  const runCommand = createCommandRunner(eventStore, {
+    onAppended: () => {
+      projections?.notify();
+      reactors?.notify();
+    },
+  });
   projections = createProjectionRunner({
     eventStore,
     readStore,
@@ -122,6 +132,12 @@ export async function openServices(config: Config, log: Logger): Promise<Service
     log,
     turn: () => (turnDeps ??= createTurnDeps(services, { idleTimeoutMs: config.llmIdleTimeoutMs, maxSteps: config.toolsMaxSteps }, { compaction: async () => null, contextUsage })),
   });
+  reactors = createReactorRunner({
+    eventStore,
+    readStore,
+    reactors: [promptAnswerReactor({ runCommand, settle, afterQueued: () => turns.kick() })],
+    onError: (name, error) => log.error({ err: error, reactor: name }, 'reactor failed; retrying'),
+  });
   const services: Services = {
     config,
     log,
@@ -134,9 +150,11 @@ export async function openServices(config: Config, log: Logger): Promise<Service
     live,
     secrets: createSecrets(readStore, config.encryptionKey),
     turns,
+    reactors,
     contextUsage,
     settle,
     async close() {
+      await reactors.stop();
       await turns.stop();
       await live.stop();
       await projections.stop();

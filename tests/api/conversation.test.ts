@@ -150,3 +150,24 @@ describe('a Kin with no provider able to serve its model', () => {
     }
   });
 });
+
+describe('a Kin that asks a human', () => {
+  it('creates a pending prompt with prompt_human, and the answer continues the conversation', async () => {
+    const kin = (await api.post('/api/kins', kinInput({ name: 'Asker', model: 'fake-chat' }))).body.kin;
+    llm.script(
+      { toolCalls: [{ name: 'prompt_human', args: { promptType: 'confirm', question: 'Deploy now?' } }] },
+      { text: 'I have asked.' },
+      (request) => ({ text: `Got it: ${request.messages.filter((m) => m.role === 'user').at(-1)!.content}` }),
+    );
+    await api.post(`/api/kins/${kin.id}/messages`, { content: 'Ship it when I say so.' });
+    await historyOf(kin.id, 2);
+    const pending = await api.get(`/api/prompts/pending?kinId=${kin.id}`);
+    expect(pending.body.prompts).toHaveLength(1);
+    const prompt = pending.body.prompts[0];
+    expect(prompt).toMatchObject({ question: 'Deploy now?', promptType: 'confirm', status: 'pending' });
+    expect((await api.post(`/api/prompts/${prompt.id}/respond`, { response: 'yes' })).status).toBe(200);
+    const history = await historyOf(kin.id, 4);
+    expect(history[2]).toMatchObject({ role: 'user', sourceType: 'user', content: '[Human response to "Deploy now?"]: Yes' });
+    expect(history[3].content).toBe('Got it: [Ada Lovelace] [Human response to "Deploy now?"]: Yes');
+  });
+});
