@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { getCurrentDatetimeTool } from './tools/datetime.js';
 import { httpRequestTool } from './tools/httpRequest.js';
+import { getPlatformConfigTool, getSystemInfoTool, searchHistoryTool } from './tools/self.js';
 import type { CommandMetadata } from '../es/decider.js';
 import type { ReadStore } from '../es/readStore.js';
 import { KINS, type KinDoc } from '../projections/kins.js';
@@ -135,6 +136,9 @@ export const nativeTools: readonly NativeTool[] = [
   }),
   getCurrentDatetimeTool,
   httpRequestTool,
+  getSystemInfoTool,
+  getPlatformConfigTool,
+  searchHistoryTool,
 ];
 
 export function isToolEnabled(tool: NativeTool, config: ToolConfig | null): boolean {
