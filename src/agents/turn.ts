@@ -9,6 +9,7 @@ import type { Services } from '../services.js';
 import { loadHistory, toModelMessages } from './history.js';
 import { buildSystemPrompt } from './systemPrompt.js';
 import { isToolEnabled, nativeTools, type ToolContext } from './tools.js';
+import { QUICK_SESSION_EXCLUDED_TOOLS } from './quickSessionTools.js';
 import { contextBreakdown, type ContextUsage } from './contextUsage.js';
 
 export type ResolvedModel = { model: LanguageModel; modelId: string; providerId: string | null };
@@ -39,11 +40,12 @@ const systemMetadata = (item: QueueItemDoc): CommandMetadata => ({
   now: new Date(),
 });
 
-/** The model's tools for this Kin: enabled native tools, executed with the Kin's context. */
-function toolSet(kin: KinDoc, context: ToolContext): ToolSet {
+/** The model's tools for this Kin: enabled native tools (fewer in a quick session), executed with the Kin's context. */
+function toolSet(kin: KinDoc, context: ToolContext, quickSession: boolean): ToolSet {
   const tools: ToolSet = {};
   for (const native of nativeTools) {
     if (!isToolEnabled(native, kin.toolConfig)) continue;
+    if (quickSession && QUICK_SESSION_EXCLUDED_TOOLS.has(native.name)) continue;
     tools[native.name] = tool({
       description: native.description,
       inputSchema: native.input,
@@ -91,9 +93,10 @@ export async function runTurn(deps: TurnDeps, item: QueueItemDoc, signal: AbortS
   const messages = await toModelMessages(services.readStore, stored, (message) => deps.attachments(message.fileIds));
   // What tools record is done by the Kin.
   const toolMetadata = { ...metadata, actor: { kind: 'kin' as const, id: kin.id } };
-  const tools = toolSet(kin, { kinId: kin.id, readStore: services.readStore, services, metadata: toolMetadata });
+  const tools = toolSet(kin, { kinId: kin.id, readStore: services.readStore, services, metadata: toolMetadata }, item.sessionId !== null);
   const usage = contextBreakdown({ system, messages, tools, summary: compaction?.summary ?? null, model: resolved.modelId });
-  deps.rememberContextUsage(kin.id, usage);
+  // /context-usage describes the main conversation; a quick session must not overwrite it.
+  if (!item.sessionId) deps.rememberContextUsage(kin.id, usage);
   const scope = item.sessionId ? { sessionId: item.sessionId } : {};
   const publish = (type: string, data: Record<string, unknown>) => services.live.publish({ type, kinId: kin.id, data: { ...data, ...scope } });
   if (!item.sessionId) publish('queue:update', { kinId: kin.id, queueSize: 0, isProcessing: true, ...usage });
@@ -120,6 +123,8 @@ export async function runTurn(deps: TurnDeps, item: QueueItemDoc, signal: AbortS
       stopWhen: stepCountIs(deps.maxSteps),
       maxRetries: 1,
       abortSignal: AbortSignal.any([signal, idle.signal]),
+      // Stream errors arrive as 'error' parts below; the SDK's default would print them too.
+      onError: () => {},
     });
     for await (const part of result.fullStream) {
       touch();

@@ -171,3 +171,54 @@ describe('a Kin that asks a human', () => {
     expect(history[3].content).toBe('Got it: [Ada Lovelace] [Human response to "Deploy now?"]: Yes');
   });
 });
+
+describe('a provider that hangs', () => {
+  it('ends the turn with a clear error after the idle timeout, and the next message is answered', async () => {
+    const slow = await startTestServer(undefined, { LLM_IDLE_TIMEOUT_MS: '1000' });
+    try {
+      const { api } = await signUp(slow.url);
+      await api.post('/api/providers', { name: 'Fake', type: 'openai-compatible', config: { baseUrl: llm.baseUrl, apiKey: 'sk-fake' } });
+      const kin = (await api.post('/api/kins', kinInput({ name: 'Patient', model: 'fake-chat' }))).body.kin;
+      llm.hangNext();
+      await api.post(`/api/kins/${kin.id}/messages`, { content: 'are you there?' });
+      llm.setDefault({ text: 'Yes, now I am.' });
+      await api.post(`/api/kins/${kin.id}/messages`, { content: 'and now?' });
+      let history: { content: string; sourceType: string }[] = [];
+      for (let i = 0; i < 300 && history.length < 4; i++) {
+        history = (await api.get(`/api/kins/${kin.id}/messages`)).body.messages;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(history[1]).toMatchObject({ sourceType: 'system', content: '⚠️ The model sent nothing for 1 s; the turn was stopped' });
+      expect(history[3]).toMatchObject({ sourceType: 'kin', content: 'Yes, now I am.' });
+    } finally {
+      await slow.cleanup();
+    }
+  });
+});
+
+describe('files attached to a message', () => {
+  it('reach the model: text inline, images as image parts', async () => {
+    const kin = (await api.post('/api/kins', kinInput({ name: 'Reader', model: 'fake-chat' }))).body.kin;
+    const upload = async (bytes: Buffer, name: string, type: string) => {
+      const form = new FormData();
+      form.append('kinId', kin.id);
+      form.append('file', new Blob([new Uint8Array(bytes)], { type }), name);
+      const response = await fetch(`${server.url}/api/files/upload`, { method: 'POST', body: form, headers: { cookie } });
+      expect(response.status).toBe(201);
+      return ((await response.json()) as { file: { id: string } }).file.id;
+    };
+    const notes = await upload(Buffer.from('Shopping list: apples, pears'), 'notes.txt', 'text/plain');
+    const png = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082', 'hex');
+    const image = await upload(png, 'dot.png', 'image/png');
+    llm.setDefault({ text: 'Read them.' });
+    await api.post(`/api/kins/${kin.id}/messages`, { content: 'Here are my files', fileIds: [notes, image] });
+    const history = await historyOf(kin.id, 2);
+    expect(history[0].files.map((f: { name: string }) => f.name)).toEqual(['notes.txt', 'dot.png']);
+    const request = llm.chatRequests().at(-1)!;
+    const parts = request.messages.filter((m) => m.role === 'user').at(-1)!.content as { type: string; text?: string; image_url?: { url: string } }[];
+    expect(parts[0]).toEqual({ type: 'text', text: '[Ada Lovelace] Here are my files' });
+    expect(parts[1]!.text).toContain('Shopping list: apples, pears');
+    expect(parts[2]!.type).toBe('image_url');
+    expect(parts[2]!.image_url!.url).toBe(`data:image/png;base64,${png.toString('base64')}`);
+  });
+});

@@ -16,9 +16,15 @@ export type TestServer = {
   cleanup: () => Promise<void>;
 };
 
-/** A real server on an ephemeral port over a fresh data dir (or the given one, to restart). */
-export async function startTestServer(dataDir = mkdtempSync(join(tmpdir(), 'kinbot-test-'))): Promise<TestServer> {
-  const config = loadConfig({ ...process.env, KINBOT_DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'silent' });
+/**
+ * A real server on an ephemeral port over a fresh data dir (or the given one, to restart), with
+ * optional configuration variables (e.g. `{ LLM_IDLE_TIMEOUT_MS: '1000' }`).
+ */
+export async function startTestServer(
+  dataDir = mkdtempSync(join(tmpdir(), 'kinbot-test-')),
+  env: Record<string, string> = {},
+): Promise<TestServer> {
+  const config = loadConfig({ ...process.env, KINBOT_DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'silent', ...env });
   const services = await openServices(config, pino({ level: 'silent' }));
   const running = await startServer(services, 0);
   let stopped = false;
