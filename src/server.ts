@@ -4,6 +4,7 @@ import { createApp } from './app.js';
 import { createGraphql } from './graphql/server.js';
 import { operationTable } from './rest/index.js';
 import { scheduleNotificationPurge } from './jobs/notificationRetention.js';
+import { scheduleQuickSessionCleanup } from './jobs/quickSessionCleanup.js';
 import type { Services } from './services.js';
 
 export type RunningServer = { server: Server; port: number; close: () => Promise<void> };
@@ -50,11 +51,13 @@ export async function startServer(services: Services, port = services.config.por
   server.headersTimeout = 256_000;
   await new Promise<void>((resolve) => server.listen(port, services.config.host, resolve));
   const stopPurge = scheduleNotificationPurge(services);
+  const stopQuickSessionCleanup = scheduleQuickSessionCleanup(services);
   return {
     server,
     port: (server.address() as AddressInfo).port,
     async close() {
       stopPurge();
+      stopQuickSessionCleanup();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await detachWebSockets();

@@ -26,6 +26,8 @@ import type { TurnDeps } from './agents/turn.js';
 import type { ContextUsage } from './agents/contextUsage.js';
 import { createReactorRunner, type ReactorRunner } from './es/reactors.js';
 import { promptAnswerReactor } from './reactors/prompts.js';
+import { createCompactor, type Compactor } from './agents/compacting.js';
+import { activeCompaction } from './projections/compacting.js';
 
 /** Everything a capability may need, passed as a parameter (no container, no singletons). */
 export type Services = {
@@ -46,6 +48,8 @@ export type Services = {
   reactors: ReactorRunner;
   /** What the last turn of each Kin sent to its model, for GET /api/kins/:id/context-usage. */
   contextUsage: Map<string, ContextUsage>;
+  /** Conversation compaction: manual runs, the post-turn trigger, the pause of a Kin's queue. */
+  compacting: Compactor;
   /** Read-your-writes: waits until the read models include the event at `position`. */
   settle: (position: number | null) => Promise<void>;
   close: () => Promise<void>;
@@ -125,12 +129,14 @@ export async function openServices(config: Config, log: Logger): Promise<Service
   const auth = await createAuth(config, stores.auth, signUpHooks({ eventStore, runCommand, settle }), log);
   const contextUsage = new Map<string, ContextUsage>();
   let turnDeps: TurnDeps | null = null;
+  const compacting = createCompactor(() => services);
   const turns = createTurnRunner({
     readStore,
     runCommand,
     settle,
     log,
-    turn: () => (turnDeps ??= createTurnDeps(services, { idleTimeoutMs: config.llmIdleTimeoutMs, maxSteps: config.toolsMaxSteps }, { compaction: async () => null, contextUsage })),
+    turn: () => (turnDeps ??= createTurnDeps(services, { idleTimeoutMs: config.llmIdleTimeoutMs, maxSteps: config.toolsMaxSteps }, { compaction: (kinId) => activeCompaction(readStore, kinId), afterTurn: compacting.afterTurn, contextUsage })),
+    paused: compacting.isCompacting,
   });
   reactors = createReactorRunner({
     eventStore,
@@ -152,10 +158,12 @@ export async function openServices(config: Config, log: Logger): Promise<Service
     turns,
     reactors,
     contextUsage,
+    compacting,
     settle,
     async close() {
       await reactors.stop();
       await turns.stop();
+      await compacting.stop();
       await live.stop();
       await projections.stop();
       await stores.close();

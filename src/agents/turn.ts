@@ -24,6 +24,8 @@ export type TurnDeps = {
   /** Extra parts (attachments) of a user message for the model. */
   attachments: (fileIds: string[]) => Promise<Exclude<Extract<ModelMessage, { role: 'user' }>['content'], string>>;
   rememberContextUsage: (kinId: string, usage: ContextUsage) => void;
+  /** After an answered main-conversation turn (the compaction check); runs before the next turn may start. */
+  afterTurn: (kinId: string, position: number | null) => Promise<void>;
   onKinError: (kin: KinDoc | null, kinId: string, error: string) => Promise<void>;
   /** A turn whose model sends nothing for this long is ended with an error. */
   idleTimeoutMs: number;
@@ -73,7 +75,8 @@ export async function runTurn(deps: TurnDeps, item: QueueItemDoc, signal: AbortS
   const metadata = systemMetadata(item);
   const fail = async (error: string, kin: KinDoc | null) => {
     await runTurnCommand(services, { type: 'FailTurn', queueItemId: item.id, messageId: uuidv7(), error, now: new Date() }, metadata);
-    await deps.onKinError(kin, item.kinId, error);
+    // A quick session shows its own errors; only a missing provider concerns everyone.
+    if (!item.sessionId || error === NO_PROVIDER) await deps.onKinError(kin, item.kinId, error);
   };
 
   const kin = await services.readStore.collection<KinDoc>(KINS).get(item.kinId);
@@ -93,7 +96,7 @@ export async function runTurn(deps: TurnDeps, item: QueueItemDoc, signal: AbortS
   const messages = await toModelMessages(services.readStore, stored, (message) => deps.attachments(message.fileIds));
   // What tools record is done by the Kin.
   const toolMetadata = { ...metadata, actor: { kind: 'kin' as const, id: kin.id } };
-  const tools = toolSet(kin, { kinId: kin.id, readStore: services.readStore, services, metadata: toolMetadata }, item.sessionId !== null);
+  const tools = toolSet(kin, { kinId: kin.id, readStore: services.readStore, services, metadata: toolMetadata }, Boolean(item.sessionId));
   const usage = contextBreakdown({ system, messages, tools, summary: compaction?.summary ?? null, model: resolved.modelId });
   // /context-usage describes the main conversation; a quick session must not overwrite it.
   if (!item.sessionId) deps.rememberContextUsage(kin.id, usage);
@@ -183,7 +186,7 @@ export async function runTurn(deps: TurnDeps, item: QueueItemDoc, signal: AbortS
     metadataOut.maxSteps = deps.maxSteps;
     publish('chat:token', { messageId, token: text, isFirst: true });
   }
-  await runTurnCommand(
+  const recorded = await runTurnCommand(
     services,
     {
       type: 'RecordAssistantMessage',
@@ -200,6 +203,7 @@ export async function runTurn(deps: TurnDeps, item: QueueItemDoc, signal: AbortS
     },
     metadata,
   );
+  if (!stopped && !item.sessionId) await deps.afterTurn(kin.id, recorded.position);
 }
 
 export const STOP_REASON = STOPPED;

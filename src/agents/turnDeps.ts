@@ -40,7 +40,7 @@ export type TurnTuning = { idleTimeoutMs: number; maxSteps: number };
 export function createTurnDeps(
   services: Services,
   tuning: TurnTuning,
-  extra: { compaction: TurnDeps['compaction']; contextUsage: Map<string, ContextUsage> },
+  extra: { compaction: TurnDeps['compaction']; afterTurn: TurnDeps['afterTurn']; contextUsage: Map<string, ContextUsage> },
 ): TurnDeps {
   return {
     services,
@@ -50,6 +50,7 @@ export function createTurnDeps(
     },
     globalPrompt: async () => (await readSettings(services.readStore)).globalPrompt,
     compaction: extra.compaction,
+    afterTurn: extra.afterTurn,
     attachments: (fileIds) => attachmentParts(services, fileIds),
     rememberContextUsage: (kinId, usage) => extra.contextUsage.set(kinId, usage),
     async onKinError(kin, kinId, error) {

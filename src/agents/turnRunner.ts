@@ -118,7 +118,8 @@ export function createTurnRunner(deps: {
     kick,
     stopGeneration(kinId, sessionId) {
       const turn = running.get(slotOf({ kinId, sessionId }));
-      if (!turn) return false;
+      // The quick slot is per Kin: only that session's own turn may be stopped.
+      if (!turn || turn.item.sessionId !== sessionId) return false;
       turn.controller.abort(STOP_REASON);
       return true;
     },

@@ -1,9 +1,11 @@
 import type { LiveMapper } from './feed.js';
+import { compactingLiveMessages } from './compacting.js';
 import { kinLiveMessages } from './kins.js';
 import { messageLiveMessages } from './messages.js';
 import { notificationLiveMessages } from './notifications.js';
 import { promptLiveMessages } from './prompts.js';
 import { providerLiveMessages } from './providers.js';
+import { quickSessionLiveMessages } from './quickSessions.js';
 import { reactionLiveMessages } from './reactions.js';
 import { settingsLiveMessages } from './settings.js';
 
@@ -16,4 +18,6 @@ export const allLiveMappers: readonly LiveMapper[] = [
   providerLiveMessages,
   settingsLiveMessages,
   reactionLiveMessages,
+  quickSessionLiveMessages,
+  compactingLiveMessages,
 ];

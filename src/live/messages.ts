@@ -3,6 +3,7 @@ import { parseMessageEvent } from '../events/messages.js';
 import { avatarUrlOf, KINS, type KinDoc } from '../projections/kins.js';
 import { QUEUE, type QueueItemDoc } from '../projections/messages.js';
 import type { ReadStore } from '../es/readStore.js';
+import { NO_PROVIDER } from '../agents/turn.js';
 
 async function queueUpdate(readStore: ReadStore, kinId: string): Promise<LiveMessage> {
   const queue = readStore.collection<QueueItemDoc>(QUEUE);
@@ -53,6 +54,7 @@ export const messageLiveMessages: LiveMapper = async (recorded, readStore) => {
       const notice = { id: messageId, role: 'assistant', content: `⚠️ ${error}`, sourceType: 'system', createdAt: Date.parse(createdAt), ...scope };
       const out: LiveMessage[] = [{ type: 'chat:message', kinId, data: notice }];
       if (main) out.push({ type: 'kin:error', kinId, data: { error } }, await queueUpdate(readStore, kinId));
+      else if (error === NO_PROVIDER) out.push({ type: 'kin:error', kinId, data: { error, sessionId } });
       return out;
     }
   }

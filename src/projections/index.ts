@@ -1,10 +1,12 @@
 import type { Projection } from '../es/projections.js';
+import { compactingProjection } from './compacting.js';
 import { filesProjection } from './files.js';
 import { kinsProjection } from './kins.js';
 import { messagesProjection } from './messages.js';
 import { notificationsProjection } from './notifications.js';
 import { promptsProjection } from './prompts.js';
 import { providersProjection } from './providers.js';
+import { quickSessionsProjection } from './quickSessions.js';
 import { reactionsProjection } from './reactions.js';
 import { settingsProjection } from './settings.js';
 import { usersProjection } from './users.js';
@@ -20,4 +22,6 @@ export const allProjections: readonly Projection[] = [
   settingsProjection,
   reactionsProjection,
   filesProjection,
+  quickSessionsProjection,
+  compactingProjection,
 ];

@@ -1,6 +1,7 @@
 import type { Projection } from '../es/projections.js';
 import type { Doc } from '../es/readStore.js';
 import { messageEventTypes, parseMessageEvent, type SourceType, type ToolCall } from '../events/messages.js';
+import { parseQuickSessionEvent } from '../events/quickSessions.js';
 
 export const MESSAGES = 'messages';
 export const QUEUE = 'queue_items';
@@ -38,8 +39,9 @@ export type QueueItemDoc = Doc & {
 
 export const messagesProjection: Projection = {
   name: 'messages',
-  version: 1,
-  handles: messageEventTypes,
+  version: 2,
+  // A purged quick session takes its messages and queue items with it.
+  handles: [...messageEventTypes, 'QuickSessionPurged'],
   collections: [MESSAGES, QUEUE],
   async setup(store) {
     await store.collection(MESSAGES).ensureIndex({ fields: { kinId: 1, sessionId: 1, createdAt: 1 } });
@@ -49,6 +51,13 @@ export const messagesProjection: Projection = {
   async apply(recorded, store) {
     const messages = store.collection<MessageDoc>(MESSAGES);
     const queue = store.collection<QueueItemDoc>(QUEUE);
+    if (recorded.type === 'QuickSessionPurged') {
+      const purged = parseQuickSessionEvent(recorded);
+      if (purged.type !== 'QuickSessionPurged') return;
+      await messages.delete({ kinId: purged.data.kinId, sessionId: purged.data.sessionId });
+      await queue.delete({ kinId: purged.data.kinId, sessionId: purged.data.sessionId });
+      return;
+    }
     const event = parseMessageEvent(recorded);
     switch (event.type) {
       case 'MessageQueued': {

@@ -1,5 +1,6 @@
 import type { Services } from '../services.js';
 import type { Operation } from './operation.js';
+import { compactingOperations } from './compacting.js';
 import { fileOperations } from './files.js';
 import { healthOperations } from './health.js';
 import { kinOperations } from './kins.js';
@@ -8,6 +9,7 @@ import { notificationOperations } from './notifications.js';
 import { openApiOperation } from './openapi.js';
 import { promptOperations } from './prompts.js';
 import { providerOperations } from './providers.js';
+import { quickSessionOperations } from './quickSessions.js';
 import { reactionOperations } from './reactions.js';
 import { settingsOperations } from './settings.js';
 import { sseOperations } from './sse.js';
@@ -20,6 +22,8 @@ export function operationTable(services: Services): Operation[] {
     ...userOperations(services),
     ...kinOperations(services),
     ...messageOperations(services),
+    ...compactingOperations(services),
+    ...quickSessionOperations(services),
     ...reactionOperations(services),
     ...fileOperations(services),
     ...notificationOperations(services),

@@ -6,7 +6,7 @@ import { compactingConfigSchema, toolConfigSchema } from '../events/kins.js';
 import { avatarUrlOf, KINS, type KinDoc } from '../projections/kins.js';
 import { readSettings } from '../projections/settings.js';
 import { toolListing } from '../agents/tools.js';
-import { contextWindowOf, estimateTokens } from '../agents/contextWindow.js';
+import { contextUsageOf } from '../agents/compacting.js';
 import { sniffImage } from '../lib/images.js';
 import type { Services } from '../services.js';
 import { defineOperation, defineRawOperation, type Operation } from './operation.js';
@@ -173,10 +173,6 @@ export async function findKin(services: Pick<Services, 'readStore'>, idOrSlug: s
   return kin;
 }
 
-const COMPACTING_BATCH = 20;
-const COMPACTING_KEEP = 15;
-const SYSTEM_PROMPT_OVERHEAD = 1500;
-
 // ── Operations ────────────────────────────────────────────────────────────────────────────────
 
 export function kinOperations(services: Services): Operation[] {
@@ -223,7 +219,10 @@ export function kinOperations(services: Services): Operation[] {
       tags,
       params: kinRef,
       output: kinDetail,
-      handler: async ({ params }) => presentDetail(await findKin(services, params.id)),
+      async handler({ params }) {
+        const kin = await findKin(services, params.id);
+        return { ...presentDetail(kin), isCompacting: services.compacting.isCompacting(kin.id) };
+      },
     }),
     defineOperation({
       name: 'createKin',
@@ -301,21 +300,7 @@ export function kinOperations(services: Services): Operation[] {
       tags,
       params: kinRef,
       output: contextUsage,
-      async handler({ params }) {
-        const kin = await findKin(services, params.id);
-        // Until conversations exist this is the documented estimate: identity text plus overhead.
-        const identity = [kin.name, kin.role, kin.character, kin.expertise].join(' ');
-        const systemPrompt = estimateTokens(identity) + SYSTEM_PROMPT_OVERHEAD;
-        const breakdown = { systemPrompt, messages: 0, tools: 0, summary: 0, total: systemPrompt };
-        return {
-          contextTokens: breakdown.total,
-          contextWindow: contextWindowOf(kin.model),
-          contextBreakdown: breakdown,
-          pipelineStatus: null,
-          compactingMessages: 0,
-          compactingMessageThreshold: COMPACTING_BATCH + COMPACTING_KEEP,
-        };
-      },
+      handler: async ({ params }) => contextUsageOf(services, await findKin(services, params.id)),
     }),
     defineRawOperation({
       name: 'uploadKinAvatar',
