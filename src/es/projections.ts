@@ -1,5 +1,6 @@
 import type { EventStore, RecordedEvent } from './eventStore.js';
 import type { ReadStore } from './readStore.js';
+import { pollingLoop } from './pollingLoop.js';
 
 /** A projection is data (STYLE.md): bump `version` to have it rebuilt from position 0. */
 export type Projection = {
@@ -87,10 +88,6 @@ export function createProjectionRunner(deps: {
   const batchSize = deps.batchSize ?? 500;
   const lanes: Lane[] = projections.map((projection) => ({ projection, position: -1, error: null, running: null }));
   const waiters = new Set<{ position: number; resolve: (ok: boolean) => void }>();
-  let stopped = true;
-  let wake: () => void = () => {};
-  let loop: Promise<void> | null = null;
-  let timer: NodeJS.Timeout | null = null;
 
   const lowest = () => Math.min(...lanes.map((lane) => lane.position));
   const settleWaiters = () => {
@@ -106,7 +103,7 @@ export function createProjectionRunner(deps: {
   /** Runs one lane until it has nothing left to read; returns whether it made progress. */
   async function drain(lane: Lane): Promise<boolean> {
     let progressed = false;
-    while (!stopped) {
+    while (!loop.isStopped()) {
       const batch = (await eventStore.readAll({ fromPosition: Math.max(lane.position, 0), limit: batchSize + 1 }))
         .filter((event) => event.position > lane.position)
         .slice(0, batchSize);
@@ -120,24 +117,22 @@ export function createProjectionRunner(deps: {
     return progressed;
   }
 
-  async function run(): Promise<void> {
-    while (!stopped) {
-      const signal = new Promise<void>((resolve) => (wake = resolve));
-      let failed = false;
-      for (const lane of lanes) {
-        try {
-          await drain(lane);
-        } catch (error) {
-          failed = true;
-          lane.error = error instanceof Error ? error.message : String(error);
-          deps.onError?.(lane.projection.name, error);
-        }
+  /** One pass over every lane; a failing projection is retried after a pause. */
+  async function pass() {
+    let failed = false;
+    for (const lane of lanes) {
+      try {
+        await drain(lane);
+      } catch (error) {
+        failed = true;
+        lane.error = error instanceof Error ? error.message : String(error);
+        deps.onError?.(lane.projection.name, error);
       }
-      settleWaiters();
-      // A failing projection is retried after a pause rather than in a tight loop.
-      await (failed ? new Promise((resolve) => setTimeout(resolve, 1000)) : signal);
     }
+    settleWaiters();
+    return { failed };
   }
+  const loop = pollingLoop(pass, { pollMs: deps.pollMs ?? 500 });
 
   return {
     async start() {
@@ -148,26 +143,20 @@ export function createProjectionRunner(deps: {
         else await projection.setup?.(readStore);
         lane.position = (await checkpoints(readStore).get(projection.name))?.position ?? -1;
       }
-      stopped = false;
-      loop = run();
-      timer = setInterval(() => wake(), deps.pollMs ?? 500);
-      timer.unref();
+      loop.start();
     },
     async stop() {
-      stopped = true;
-      if (timer) clearInterval(timer);
-      wake();
-      await loop;
+      await loop.stop();
       for (const waiter of waiters) waiter.resolve(false);
       waiters.clear();
     },
-    notify: () => wake(),
+    notify: () => loop.wake(),
     waitFor(position, timeoutMs = 5000) {
       if (lanes.length === 0 || lowest() >= position) return Promise.resolve(true);
       return new Promise<boolean>((resolve) => {
         const waiter = { position, resolve };
         waiters.add(waiter);
-        wake();
+        loop.wake();
         setTimeout(() => {
           if (waiters.delete(waiter)) resolve(false);
         }, timeoutMs).unref();

@@ -1,5 +1,6 @@
 import type { EventStore, RecordedEvent } from './eventStore.js';
 import type { ReadStore } from './readStore.js';
+import { pollingLoop } from './pollingLoop.js';
 
 /**
  * A reactor (process manager) turns events into new commands or side effects. It runs outside any
@@ -30,10 +31,6 @@ export function createReactorRunner(deps: {
   const batchSize = deps.batchSize ?? 200;
   const positions = new Map<string, number>();
   const checkpoints = () => readStore.collection<Checkpoint>(CHECKPOINTS);
-  let stopped = true;
-  let wake: () => void = () => {};
-  let loop: Promise<void> | null = null;
-  let timer: NodeJS.Timeout | null = null;
 
   async function drain(reactor: Reactor) {
     for (;;) {
@@ -41,9 +38,9 @@ export function createReactorRunner(deps: {
       const batch = (await eventStore.readAll({ fromPosition: Math.max(from, 0), limit: batchSize + 1 }))
         .filter((event) => event.position > from)
         .slice(0, batchSize);
-      if (batch.length === 0 || stopped) return;
+      if (batch.length === 0 || loop.isStopped()) return;
       for (const event of batch) {
-        if (stopped) return;
+        if (loop.isStopped()) return;
         if (reactor.handles.includes(event.type)) await reactor.react(event);
         positions.set(reactor.name, event.position);
       }
@@ -51,38 +48,28 @@ export function createReactorRunner(deps: {
     }
   }
 
-  async function run() {
-    while (!stopped) {
-      const signal = new Promise<void>((resolve) => (wake = resolve));
-      let failed = false;
-      for (const reactor of reactors) {
-        try {
-          await drain(reactor);
-        } catch (error) {
-          failed = true;
-          // The position reached so far is kept; the failed event is delivered again.
-          await checkpoints().replace({ id: reactor.name, position: positions.get(reactor.name)! }).catch(() => {});
-          deps.onError?.(reactor.name, error);
-        }
+  async function pass() {
+    let failed = false;
+    for (const reactor of reactors) {
+      try {
+        await drain(reactor);
+      } catch (error) {
+        failed = true;
+        // The position reached so far is kept; the failed event is delivered again.
+        await checkpoints().replace({ id: reactor.name, position: positions.get(reactor.name)! }).catch(() => {});
+        deps.onError?.(reactor.name, error);
       }
-      await (failed ? new Promise((resolve) => setTimeout(resolve, 1000)) : signal);
     }
+    return { failed };
   }
+  const loop = pollingLoop(pass, { pollMs: deps.pollMs ?? 500 });
 
   return {
     async start() {
       for (const reactor of reactors) positions.set(reactor.name, (await checkpoints().get(reactor.name))?.position ?? -1);
-      stopped = false;
-      loop = run();
-      timer = setInterval(() => wake(), deps.pollMs ?? 500);
-      timer.unref();
+      loop.start();
     },
-    async stop() {
-      stopped = true;
-      if (timer) clearInterval(timer);
-      wake();
-      await loop;
-    },
-    notify: () => wake(),
+    stop: () => loop.stop(),
+    notify: () => loop.wake(),
   };
 }

@@ -1,3 +1,4 @@
+import { scheduleJob } from './schedule.js';
 import { v7 as uuidv7 } from 'uuid';
 import { expireNotifications, lastPosition, NOTIFICATION_RETENTION_MS } from '../commands/notifications.js';
 import { NOTIFICATIONS, type NotificationDoc } from '../projections/notifications.js';
@@ -24,17 +25,6 @@ export async function purgeOldNotifications(services: RetentionServices, now = n
   return { users: userIds.length, notifications: old.length };
 }
 
-/** Runs the purge now and then daily; returns the function that stops it. The timer never holds the process open. */
-export function scheduleNotificationPurge(services: RetentionServices, intervalMs = DAY_MS): () => void {
-  const run = () => {
-    purgeOldNotifications(services).catch((error: unknown) => services.log.error({ err: error }, 'notification purge failed'));
-  };
-  const first = setTimeout(run, 0);
-  const timer = setInterval(run, intervalMs);
-  first.unref();
-  timer.unref();
-  return () => {
-    clearTimeout(first);
-    clearInterval(timer);
-  };
-}
+/** Runs it now and then every `intervalMs`; returns the function that stops it. */
+export const scheduleNotificationPurge = (services: RetentionServices, intervalMs = DAY_MS): (() => void) =>
+  scheduleJob('notification purge', () => purgeOldNotifications(services), intervalMs, services.log);

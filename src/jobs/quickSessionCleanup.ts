@@ -1,3 +1,4 @@
+import { scheduleJob } from './schedule.js';
 import { v7 as uuidv7 } from 'uuid';
 import { closeQuickSession, purgeQuickSession, QUICK_SESSION_RETENTION_MS, type QuickSessionDeps } from '../commands/quickSessions.js';
 import type { CommandMetadata } from '../es/decider.js';
@@ -45,17 +46,6 @@ export async function cleanUpQuickSessions(services: CleanupServices, now = new 
   return { closed, purged };
 }
 
-/** Runs the cleanup now and then hourly; returns the function that stops it. The timer never holds the process open. */
-export function scheduleQuickSessionCleanup(services: CleanupServices, intervalMs = HOUR_MS): () => void {
-  const run = () => {
-    cleanUpQuickSessions(services).catch((error: unknown) => services.log.error({ err: error }, 'quick session cleanup failed'));
-  };
-  const first = setTimeout(run, 0);
-  const timer = setInterval(run, intervalMs);
-  first.unref();
-  timer.unref();
-  return () => {
-    clearTimeout(first);
-    clearInterval(timer);
-  };
-}
+/** Runs it now and then every `intervalMs`; returns the function that stops it. */
+export const scheduleQuickSessionCleanup = (services: CleanupServices, intervalMs = HOUR_MS): (() => void) =>
+  scheduleJob('quick session cleanup', () => cleanUpQuickSessions(services), intervalMs, services.log);

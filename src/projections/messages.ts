@@ -1,5 +1,5 @@
 import type { Projection } from '../es/projections.js';
-import type { Doc } from '../es/readStore.js';
+import type { Doc, ReadStore } from '../es/readStore.js';
 import { messageEventTypes, parseMessageEvent, type SourceType, type ToolCall } from '../events/messages.js';
 import { parseQuickSessionEvent } from '../events/quickSessions.js';
 
@@ -36,6 +36,26 @@ export type QueueItemDoc = Doc & {
   userMessageId: string | null;
   queuedAt: string;
 };
+
+/** Closes a turn's queue item and records the assistant's row (its answer, or the error notice). */
+async function closeTurn(
+  store: ReadStore,
+  queueItemId: string,
+  status: 'done' | 'failed',
+  message: Pick<MessageDoc, 'id' | 'kinId' | 'content' | 'sourceType' | 'sourceId' | 'toolCalls' | 'metadata' | 'createdAt'>,
+) {
+  const queue = store.collection<QueueItemDoc>(QUEUE);
+  const item = await queue.get(queueItemId);
+  await queue.update({ id: queueItemId }, { $set: { status } });
+  await store.collection<MessageDoc>(MESSAGES).replace({
+    ...message,
+    sessionId: item?.sessionId ?? null,
+    taskId: null,
+    queueItemId,
+    role: 'assistant',
+    fileIds: [],
+  });
+}
 
 export const messagesProjection: Projection = {
   name: 'messages',
@@ -92,20 +112,13 @@ export const messagesProjection: Projection = {
       }
       case 'AssistantMessageRecorded': {
         const { queueItemId, kinId, messageId, content, toolCalls, metadata, createdAt, model, usage, aborted } = event.data;
-        const item = await queue.get(queueItemId);
-        await queue.update({ id: queueItemId }, { $set: { status: 'done' } });
-        await messages.replace({
+        await closeTurn(store, queueItemId, 'done', {
           id: messageId,
           kinId,
-          sessionId: item?.sessionId ?? null,
-          taskId: null,
-          queueItemId,
-          role: 'assistant',
           content,
           sourceType: 'kin',
           sourceId: kinId,
           toolCalls: toolCalls.length ? toolCalls : null,
-          fileIds: [],
           metadata: { ...metadata, model, usage, ...(aborted ? { aborted } : {}) },
           createdAt,
         });
@@ -113,20 +126,13 @@ export const messagesProjection: Projection = {
       }
       case 'TurnFailed': {
         const { queueItemId, kinId, messageId, error, createdAt } = event.data;
-        const item = await queue.get(queueItemId);
-        await queue.update({ id: queueItemId }, { $set: { status: 'failed' } });
-        await messages.replace({
+        await closeTurn(store, queueItemId, 'failed', {
           id: messageId,
           kinId,
-          sessionId: item?.sessionId ?? null,
-          taskId: null,
-          queueItemId,
-          role: 'assistant',
           content: `⚠️ ${error}`,
           sourceType: 'system',
           sourceId: null,
           toolCalls: null,
-          fileIds: [],
           metadata: { error },
           createdAt,
         });

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { client, kinInput, signUp, startTestServer, type Client, type TestServer } from './helpers.js';
+import { openSse } from './sse.js';
 
 let server: TestServer;
 let api: Client;
@@ -307,40 +308,17 @@ describe('credentials and routing', () => {
 
 describe('GET /api/sse', () => {
   it('sends connected, then kin:created / kin:updated / kin:deleted in the documented envelope', async () => {
-    const controller = new AbortController();
-    const response = await fetch(`${server.url}/api/sse`, { headers: await authHeaders(), signal: controller.signal });
-    expect(response.headers.get('content-type')).toContain('text/event-stream');
-    const reader = response.body!.getReader();
-    const received: { event: string; data: any }[] = [];
-    let buffer = '';
-    const pump = (async () => {
-      for (;;) {
-        const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }));
-        if (done) return;
-        buffer += new TextDecoder().decode(value);
-        let end: number;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const frame = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const event = /^event: (.*)$/m.exec(frame)?.[1] ?? 'message';
-          const data = JSON.parse(/^data: (.*)$/m.exec(frame)?.[1] ?? 'null');
-          received.push({ event, data });
-        }
-      }
-    })();
-    const waitFor = async (predicate: () => boolean) => {
-      for (let i = 0; i < 100 && !predicate(); i++) await new Promise((r) => setTimeout(r, 20));
-    };
-    await waitFor(() => received.length > 0);
+    const sse = await openSse(server.url, await authHeaders());
+    expect(sse.response.headers.get('content-type')).toContain('text/event-stream');
+    const received = sse.received;
     expect(received[0]).toMatchObject({ event: 'connected', data: { type: 'connected' } });
     expect(received[0]!.data.connectionId).toMatch(/^[0-9a-f-]{36}$/);
 
     const kin = (await api.post('/api/kins', kinInput({ name: 'Live' }))).body.kin;
     await api.patch(`/api/kins/${kin.id}`, { role: 'Streams' });
     await api.delete(`/api/kins/${kin.id}`);
-    await waitFor(() => received.some((m) => m.data?.type === 'kin:deleted' && m.data.kinId === kin.id));
-    controller.abort();
-    await pump;
+    await sse.waitFor(() => received.some((m) => m.data?.type === 'kin:deleted' && m.data.kinId === kin.id));
+    await sse.close();
     const mine = received.filter((m) => m.event === 'message' && m.data.kinId === kin.id).map((m) => m.data);
     expect(mine).toEqual([
       {

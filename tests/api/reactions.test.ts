@@ -2,6 +2,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reactionsOf } from '../../src/projections/reactions.js';
 import { client, kinInput, signUp, startTestServer, type Client, type TestServer } from './helpers.js';
+import { openSse } from './sse.js';
 
 let server: TestServer;
 let api: Client;
@@ -164,34 +165,12 @@ describe('credentials', () => {
 describe('SSE', () => {
   it('sends reaction:added and reaction:removed with the user name, kinId on the envelope', async () => {
     const messageId = await seedMessage(kin.id);
-    const controller = new AbortController();
-    const response = await fetch(`${server.url}/api/sse`, { headers: { cookie }, signal: controller.signal });
-    const reader = response.body!.getReader();
-    const received: any[] = [];
-    let buffer = '';
-    const pump = (async () => {
-      for (;;) {
-        const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }));
-        if (done) return;
-        buffer += new TextDecoder().decode(value);
-        let end: number;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const frame = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          if (/^event: message$/m.test(frame)) received.push(JSON.parse(/^data: (.*)$/m.exec(frame)![1]!));
-        }
-      }
-    })();
-    const waitFor = async (predicate: () => boolean) => {
-      for (let i = 0; i < 150 && !predicate(); i++) await new Promise((r) => setTimeout(r, 20));
-    };
-    // The connection is open once `connected` went through; give it a moment.
-    await new Promise((r) => setTimeout(r, 100));
+    const sse = await openSse(server.url, { cookie });
     const added = (await api.post(reactionsPath(kin.id, messageId), { emoji: '❤️' })).body.reactionId;
     await api.post(reactionsPath(kin.id, messageId), { emoji: '❤️' });
-    await waitFor(() => received.some((m) => m.type === 'reaction:removed'));
-    controller.abort();
-    await pump;
+    await sse.waitFor(() => sse.messages().some((m) => m.type === 'reaction:removed'));
+    await sse.close();
+    const received = sse.messages();
     const payload = { messageId, userId, userName: 'Ada Lovelace', emoji: '❤️', reactionId: added };
     expect(received.filter((m) => m.type.startsWith('reaction:'))).toEqual([
       { type: 'reaction:added', kinId: kin.id, data: payload },
