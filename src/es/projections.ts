@@ -35,6 +35,16 @@ export async function resetProjection(store: ReadStore, projection: Projection):
 
 type BatchOutcome = { applied: boolean; position: number };
 
+/** Moves the checkpoint from `from` to `to` if it is still at `from` (nothing to apply). */
+async function moveCheckpoint(store: ReadStore, projection: Projection, from: number, to: number): Promise<void> {
+  await store.transaction(async (tx) => {
+    const stored = await checkpoints(tx).get(projection.name);
+    if (stored && !stored.resetting && stored.version === projection.version && stored.position === from) {
+      await checkpoints(tx).replace({ id: projection.name, version: projection.version, position: to });
+    }
+  });
+}
+
 /**
  * Applies a batch in one read-store transaction together with the checkpoint, so that it is
  * applied exactly once (where the store has transactions). `expectedPosition` is where this lane
@@ -73,7 +83,16 @@ export type ProjectionRunner = {
   status(): ProjectionStatus[];
 };
 
-type Lane = { projection: Projection; position: number; error: string | null; running: Promise<void> | null };
+/**
+ * `position` is how far the lane has read; `stored` is its checkpoint in the read store. Batches
+ * with none of the projection's events only move `position` (no transaction): the checkpoint
+ * catches up with the next applied batch, or at a flush. Re-reading unhandled events after a crash
+ * changes nothing, so exactly-once still holds for the events the projection applies.
+ */
+type Lane = { projection: Projection; position: number; stored: number; skipped: number; error: string | null };
+
+/** Skip-only progress is written to the checkpoint after this many events. */
+const FLUSH_AFTER_SKIPPED = 2000;
 
 export function createProjectionRunner(deps: {
   eventStore: EventStore;
@@ -86,7 +105,7 @@ export function createProjectionRunner(deps: {
 }): ProjectionRunner {
   const { eventStore, readStore, projections } = deps;
   const batchSize = deps.batchSize ?? 500;
-  const lanes: Lane[] = projections.map((projection) => ({ projection, position: -1, error: null, running: null }));
+  const lanes: Lane[] = projections.map((projection) => ({ projection, position: -1, stored: -1, skipped: 0, error: null }));
   const waiters = new Set<{ position: number; resolve: (ok: boolean) => void }>();
 
   const lowest = () => Math.min(...lanes.map((lane) => lane.position));
@@ -108,10 +127,18 @@ export function createProjectionRunner(deps: {
         .filter((event) => event.position > lane.position)
         .slice(0, batchSize);
       if (batch.length === 0) return progressed;
-      const outcome = await applyBatch(readStore, lane.projection, lane.position, batch);
-      lane.position = outcome.position;
-      lane.error = null;
       progressed = true;
+      const handled = batch.some((event) => lane.projection.handles.includes(event.type));
+      lane.skipped += batch.length;
+      if (handled || lane.skipped >= FLUSH_AFTER_SKIPPED) {
+        const outcome = await applyBatch(readStore, lane.projection, lane.stored, batch);
+        // Not applied: another process moved the checkpoint; carry on from where it is.
+        lane.position = lane.stored = outcome.position;
+        lane.skipped = 0;
+      } else {
+        lane.position = batch[batch.length - 1]!.position;
+      }
+      lane.error = null;
       settleWaiters();
     }
     return progressed;
@@ -141,12 +168,16 @@ export function createProjectionRunner(deps: {
         const stored = await checkpoints(readStore).get(projection.name);
         if (!stored || stored.version !== projection.version) await resetProjection(readStore, projection);
         else await projection.setup?.(readStore);
-        lane.position = (await checkpoints(readStore).get(projection.name))?.position ?? -1;
+        lane.position = lane.stored = (await checkpoints(readStore).get(projection.name))?.position ?? -1;
       }
       loop.start();
     },
     async stop() {
       await loop.stop();
+      // Keep the read so far, so that a restart does not read the skipped events again.
+      for (const lane of lanes.filter((lane) => lane.position > lane.stored)) {
+        await moveCheckpoint(readStore, lane.projection, lane.stored, lane.position).catch(() => undefined);
+      }
       for (const waiter of waiters) waiter.resolve(false);
       waiters.clear();
     },
