@@ -47,14 +47,24 @@ function bySpecificity(a: Operation, b: Operation): number {
   return 0;
 }
 
-/** Unknown /api routes: 401 without credentials, else 404, or 405 with Allow on a known path. */
-function fallback(operations: Operation[], services: Services) {
+/** Whether a request's method and path are those of one of `operations`. */
+function routesMatching(operations: Operation[]) {
   const matchers = operations.map((operation) => ({ method: operation.method.toUpperCase(), matches: match(operation.path) }));
+  return (method: string, path: string) => matchers.some((m) => m.method === method && m.matches(path) !== false);
+}
+
+/**
+ * Unknown /api routes: 401 without credentials, else 404, or 405 with Allow on a known path (on a
+ * path where every operation is public, 405 needs no credentials either).
+ */
+function fallback(operations: Operation[], services: Services) {
+  const matchers = operations.map((operation) => ({ method: operation.method.toUpperCase(), matches: match(operation.path), auth: operation.auth }));
   return async (req: Request, res: Response, next: NextFunction) => {
     try {
-      await contextFor(req, services, 'user');
       const path = req.originalUrl.split('?')[0]!;
-      const allowed = [...new Set(matchers.filter((m) => m.matches(path)).map((m) => m.method))];
+      const known = matchers.filter((m) => m.matches(path));
+      if (!known.length || known.some((m) => m.auth !== 'public')) await contextFor(req, services, 'user');
+      const allowed = [...new Set(known.map((m) => m.method))];
       if (allowed.length) {
         if (allowed.includes('GET')) allowed.push('HEAD');
         res.setHeader('Allow', allowed.join(', '));
@@ -105,7 +115,9 @@ export function createApp(services: Services, operations: Operation[], graphql?:
   app.use(requestLog(services));
   // Better Auth reads the raw body itself, so it is mounted before the JSON parser.
   app.all('/api/auth/*splat', toNodeHandler(services.auth));
-  app.use(express.json({ limit: JSON_BODY_LIMIT }));
+  const json = express.json({ limit: JSON_BODY_LIMIT });
+  const readsBody = routesMatching(operations.filter((operation) => isRaw(operation) && operation.readsBody));
+  app.use((req, res, next) => (readsBody(req.method, req.path) ? next() : json(req, res, next)));
   if (graphql) app.all('/graphql', graphql);
   const idempotency = createIdempotencyStore(services.readStore);
   for (const operation of [...operations].sort(bySpecificity)) bind(app, operation, services, idempotency);

@@ -15,6 +15,19 @@ const envSchema = z.object({
   LLM_IDLE_TIMEOUT_MS: z.coerce.number().int().min(1000).default(120_000),
   TOOLS_MAX_STEPS: z.coerce.number().int().min(0).default(0),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  CRONS_MAX_ACTIVE: z.coerce.number().int().min(1).default(50),
+  CRONS_MAX_CONCURRENT_EXEC: z.coerce.number().int().min(1).default(5),
+  WEBHOOKS_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(60),
+  WEBHOOKS_MAX_PER_KIN: z.coerce.number().int().min(1).default(20),
+  WEBHOOKS_MAX_PAYLOAD_BYTES: z.coerce.number().int().min(1).default(1_048_576),
+  WEBHOOKS_LOG_RETENTION_DAYS: z.coerce.number().min(0).default(30),
+  WEBHOOKS_MAX_LOGS_PER_WEBHOOK: z.coerce.number().int().min(1).default(500),
+  TASKS_MAX_DEPTH: z.coerce.number().int().min(1).default(3),
+  TASKS_MAX_CONCURRENT: z.coerce.number().int().min(1).default(10),
+  TASKS_MAX_REQUEST_INPUT: z.coerce.number().int().min(0).default(3),
+  TASKS_MAX_INTER_KIN_REQUESTS: z.coerce.number().int().min(0).default(3),
+  INTER_KIN_RESPONSE_TIMEOUT_MS: z.coerce.number().int().min(1000).default(300_000),
+  INTER_KIN_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(20),
 });
 
 export type Config = {
@@ -31,6 +44,12 @@ export type Config = {
   llmIdleTimeoutMs: number;
   /** Tool steps allowed in one turn. */
   toolsMaxSteps: number;
+  /** Crons (tasks-crons-webhooks.md §2): active crons allowed, running tasks per cron's group. */
+  crons: { maxActive: number; maxConcurrentExec: number };
+  /** Incoming webhooks (tasks-crons-webhooks.md §3); the payload limit counts characters, as the spec says. */
+  webhooks: { rateLimitPerMinute: number; maxPerKin: number; maxPayloadChars: number; logRetentionDays: number; maxLogsPerWebhook: number };
+  /** Sub-Kin tasks and inter-Kin messages (tasks-crons-webhooks.md §1 limits). */
+  tasks: { maxDepth: number; maxConcurrent: number; maxRequestInput: number; maxInterKinRequests: number; interKinTimeoutMs: number; interKinRatePerMinute: number };
 };
 
 /** Reads a secret from the environment, else from `<dataDir>/<file>`, else generates it there (0600). */
@@ -65,5 +84,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     llmIdleTimeoutMs: e.LLM_IDLE_TIMEOUT_MS,
     // 0 means "no limit of our own", which the spec caps at 100 steps.
     toolsMaxSteps: e.TOOLS_MAX_STEPS === 0 ? 100 : e.TOOLS_MAX_STEPS,
+    crons: { maxActive: e.CRONS_MAX_ACTIVE, maxConcurrentExec: e.CRONS_MAX_CONCURRENT_EXEC },
+    webhooks: {
+      rateLimitPerMinute: e.WEBHOOKS_RATE_LIMIT_PER_MINUTE,
+      maxPerKin: e.WEBHOOKS_MAX_PER_KIN,
+      maxPayloadChars: e.WEBHOOKS_MAX_PAYLOAD_BYTES,
+      logRetentionDays: e.WEBHOOKS_LOG_RETENTION_DAYS,
+      maxLogsPerWebhook: e.WEBHOOKS_MAX_LOGS_PER_WEBHOOK,
+    },
+    tasks: {
+      maxDepth: e.TASKS_MAX_DEPTH,
+      maxConcurrent: e.TASKS_MAX_CONCURRENT,
+      maxRequestInput: e.TASKS_MAX_REQUEST_INPUT,
+      maxInterKinRequests: e.TASKS_MAX_INTER_KIN_REQUESTS,
+      interKinTimeoutMs: e.INTER_KIN_RESPONSE_TIMEOUT_MS,
+      interKinRatePerMinute: e.INTER_KIN_RATE_LIMIT_PER_MINUTE,
+    },
   };
 }

@@ -5,6 +5,8 @@ import { createGraphql } from './graphql/server.js';
 import { operationTable } from './rest/index.js';
 import { scheduleNotificationPurge } from './jobs/notificationRetention.js';
 import { scheduleQuickSessionCleanup } from './jobs/quickSessionCleanup.js';
+import { scheduleWebhookLogRetention } from './jobs/webhookLogRetention.js';
+import { scheduleInterKinTimeouts } from './jobs/interKinTimeouts.js';
 import type { Services } from './services.js';
 
 export type RunningServer = { server: Server; port: number; close: () => Promise<void> };
@@ -39,6 +41,8 @@ export async function startServer(services: Services, port = services.config.por
   await services.projections.start();
   await services.live.start();
   await services.turns.start();
+  // Before the reactors: the cron-scheduler reactor needs agenda running.
+  await services.crons.start();
   await services.reactors.start();
   const operations = operationTable(services);
   const graphql = createGraphql(services, operations);
@@ -52,12 +56,16 @@ export async function startServer(services: Services, port = services.config.por
   await new Promise<void>((resolve) => server.listen(port, services.config.host, resolve));
   const stopPurge = scheduleNotificationPurge(services);
   const stopQuickSessionCleanup = scheduleQuickSessionCleanup(services);
+  const stopWebhookLogRetention = scheduleWebhookLogRetention(services);
+  const stopInterKinTimeouts = scheduleInterKinTimeouts(services);
   return {
     server,
     port: (server.address() as AddressInfo).port,
     async close() {
       stopPurge();
       stopQuickSessionCleanup();
+      stopWebhookLogRetention();
+      stopInterKinTimeouts();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await detachWebSockets();

@@ -26,8 +26,13 @@ import type { TurnDeps } from './agents/turn.js';
 import type { ContextUsage } from './agents/contextUsage.js';
 import { createReactorRunner, type ReactorRunner } from './es/reactors.js';
 import { promptAnswerReactor } from './reactors/prompts.js';
+import { knowledgeIngestReactor } from './reactors/knowledge.js';
+import { taskReactor } from './reactors/tasks.js';
+import { interKinReactor } from './reactors/interKin.js';
 import { createCompactor, type Compactor } from './agents/compacting.js';
 import { activeCompaction } from './projections/compacting.js';
+import { createCronScheduler, type CronScheduler } from './jobs/agenda.js';
+import { spawnTask } from './commands/tasks.js';
 
 /** Everything a capability may need, passed as a parameter (no container, no singletons). */
 export type Services = {
@@ -44,6 +49,8 @@ export type Services = {
   secrets: Secrets;
   /** The queue worker that answers messages (LLM turns). */
   turns: TurnRunner;
+  /** Crons on agenda (src/jobs/agenda.ts): started by startServer, stopped by close. */
+  crons: CronScheduler;
   /** Process managers: events that lead to new commands (e.g. a prompt's answer → a message). */
   reactors: ReactorRunner;
   /** What the last turn of each Kin sent to its model, for GET /api/kins/:id/context-usage. */
@@ -138,10 +145,27 @@ export async function openServices(config: Config, log: Logger): Promise<Service
     turn: () => (turnDeps ??= createTurnDeps(services, { idleTimeoutMs: config.llmIdleTimeoutMs, maxSteps: config.toolsMaxSteps }, { compaction: (kinId) => activeCompaction(readStore, kinId), afterTurn: compacting.afterTurn, contextUsage })),
     paused: compacting.isCompacting,
   });
+  const crons = createCronScheduler({
+    config,
+    log,
+    eventStore,
+    readStore,
+    runCommand,
+    settle,
+    projections,
+    // The real services object: spawnTask serialises spawns per services instance.
+    spawn: (input, metadata) => spawnTask(services, input, metadata),
+  });
   reactors = createReactorRunner({
     eventStore,
     readStore,
-    reactors: [promptAnswerReactor({ runCommand, settle, afterQueued: () => turns.kick() })],
+    reactors: [
+      promptAnswerReactor({ runCommand, settle, afterQueued: () => turns.kick() }),
+      knowledgeIngestReactor(() => services),
+      taskReactor(() => services),
+      interKinReactor(() => services),
+      crons.reactor,
+    ],
     onError: (name, error) => log.error({ err: error, reactor: name }, 'reactor failed; retrying'),
   });
   const services: Services = {
@@ -156,12 +180,14 @@ export async function openServices(config: Config, log: Logger): Promise<Service
     live,
     secrets: createSecrets(readStore, config.encryptionKey),
     turns,
+    crons,
     reactors,
     contextUsage,
     compacting,
     settle,
     async close() {
       await reactors.stop();
+      await crons.stop();
       await turns.stop();
       await compacting.stop();
       await live.stop();

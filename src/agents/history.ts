@@ -9,7 +9,8 @@ export const HISTORY_WINDOW = 100;
 /** Tool results older than the last two tool-using turns are cut to this many characters. */
 const MASKED_RESULT_CHARS = 200;
 
-export type HistoryScope = { kinId: string; sessionId: string | null; after?: { createdAt: string; id: string } | null };
+/** A conversation: the main one, a quick session, or a task's (whose messages belong to its parent Kin). */
+export type HistoryScope = { kinId: string; sessionId: string | null; taskId?: string | null; after?: { createdAt: string; id: string } | null };
 
 /** The conversation's messages after the compaction boundary, oldest first. */
 export async function loadHistory(readStore: ReadStore, scope: HistoryScope, limit = HISTORY_WINDOW): Promise<MessageDoc[]> {
@@ -18,6 +19,7 @@ export async function loadHistory(readStore: ReadStore, scope: HistoryScope, lim
     {
       kinId: scope.kinId,
       sessionId: scope.sessionId,
+      taskId: scope.taskId ?? null,
       ...(boundary
         ? { $or: [{ createdAt: { $gt: boundary.createdAt } }, { createdAt: boundary.createdAt, id: { $gt: boundary.id } }] }
         : {}),
@@ -27,9 +29,14 @@ export async function loadHistory(readStore: ReadStore, scope: HistoryScope, lim
   return newest.reverse();
 }
 
-/** Error notices and compaction traces are for people, not for the model. */
+/**
+ * Error notices and compaction traces are for people, not for the model. In a task, the platform's
+ * own messages to the Kin (the task description, a nudge) are user messages from `system`: kept.
+ */
 export const isConversational = (message: MessageDoc) =>
-  message.role !== 'system' && message.sourceType !== 'system' && message.sourceType !== 'compacting';
+  message.role !== 'system' &&
+  message.sourceType !== 'compacting' &&
+  (message.sourceType !== 'system' || (message.role === 'user' && Boolean(message.taskId)));
 
 const stringify = (value: unknown) => (typeof value === 'string' ? value : JSON.stringify(value ?? null));
 

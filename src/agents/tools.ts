@@ -2,6 +2,12 @@ import { z } from 'zod';
 import { getCurrentDatetimeTool } from './tools/datetime.js';
 import { httpRequestTool } from './tools/httpRequest.js';
 import { getPlatformConfigTool, getSystemInfoTool, searchHistoryTool } from './tools/self.js';
+import { memoryTools } from './tools/memory.js';
+import { knowledgeTools } from './tools/knowledge.js';
+import { webhookTools } from './tools/webhooks.js';
+import { taskTools } from './taskTools.js';
+import { interKinTools } from './interKin.js';
+import { cronTools } from './tools/crons.js';
 import type { CommandMetadata } from '../es/decider.js';
 import type { ReadStore } from '../es/readStore.js';
 import { KINS, type KinDoc } from '../projections/kins.js';
@@ -22,7 +28,7 @@ export type ToolContext = {
   kinId: string;
   readStore: ReadStore;
   /** For tools that change something (notify, prompt_human): they issue commands like a route does. */
-  services: Pick<Services, 'runCommand' | 'readStore'>;
+  services: Pick<Services, 'runCommand' | 'readStore' | 'secrets' | 'settle' | 'config' | 'eventStore'>;
   /**
    * Actor and correlation of the commands a tool issues (the turn's); a tool takes `now` at the
    * moment it runs (`callMetadata`), so a long turn does not backdate what its tools record.
@@ -138,7 +144,13 @@ export const nativeTools: readonly NativeTool[] = [
   httpRequestTool,
   getSystemInfoTool,
   getPlatformConfigTool,
+  ...memoryTools,
+  ...knowledgeTools,
   searchHistoryTool,
+  ...webhookTools,
+  ...taskTools,
+  ...interKinTools,
+  ...cronTools,
 ];
 
 export function isToolEnabled(tool: NativeTool, config: ToolConfig | null): boolean {

@@ -9,8 +9,10 @@ import type { Services } from '../services.js';
 import { loadHistory, toModelMessages } from './history.js';
 import { buildSystemPrompt } from './systemPrompt.js';
 import { isToolEnabled, nativeTools, type ToolContext } from './tools.js';
-import { QUICK_SESSION_EXCLUDED_TOOLS } from './quickSessionTools.js';
+import { excludedTools, prepareTaskTurn } from './taskTurn.js';
 import { contextBreakdown, type ContextUsage } from './contextUsage.js';
+import type { InjectedMemory } from './memorySearch.js';
+import type { TurnKnowledge } from './knowledgeSearch.js';
 
 export type ResolvedModel = { model: LanguageModel; modelId: string; providerId: string | null };
 
@@ -24,6 +26,13 @@ export type TurnDeps = {
   /** Extra parts (attachments) of a user message for the model. */
   attachments: (fileIds: string[]) => Promise<Exclude<Extract<ModelMessage, { role: 'user' }>['content'], string>>;
   rememberContextUsage: (kinId: string, usage: ContextUsage) => void;
+  /**
+   * The memories relevant to a main turn's incoming text, counted as retrieved once per
+   * `retrievalId` (the queue item); [] when there are none or memory search is unavailable.
+   */
+  recall: (kin: KinDoc, userText: string, retrievalId: string) => Promise<InjectedMemory[]>;
+  /** The knowledge-base chunks most relevant to a main turn's incoming text (memory-knowledge.md §5: top 5). */
+  knowledge: (kin: KinDoc, userText: string) => Promise<TurnKnowledge[]>;
   /** After an answered main-conversation turn (the compaction check); runs before the next turn may start. */
   afterTurn: (kinId: string, position: number | null) => Promise<void>;
   onKinError: (kin: KinDoc | null, kinId: string, error: string) => Promise<void>;
@@ -43,11 +52,11 @@ const systemMetadata = (item: QueueItemDoc): CommandMetadata => ({
 });
 
 /** The model's tools for this Kin: enabled native tools (fewer in a quick session), executed with the Kin's context. */
-function toolSet(kin: KinDoc, context: ToolContext, quickSession: boolean): ToolSet {
+function toolSet(kin: KinDoc, context: ToolContext, excluded: ReadonlySet<string>): ToolSet {
   const tools: ToolSet = {};
   for (const native of nativeTools) {
     if (!isToolEnabled(native, kin.toolConfig)) continue;
-    if (quickSession && QUICK_SESSION_EXCLUDED_TOOLS.has(native.name)) continue;
+    if (excluded.has(native.name)) continue;
     tools[native.name] = tool({
       description: native.description,
       inputSchema: native.input,
@@ -73,36 +82,47 @@ const friendly = (thrown: unknown): string => {
 export async function runTurn(deps: TurnDeps, item: QueueItemDoc, signal: AbortSignal): Promise<void> {
   const { services } = deps;
   const metadata = systemMetadata(item);
+  /** The Kin's main conversation (not a quick session, not a task's conversation). */
+  const main = !item.sessionId && !item.taskId;
   const fail = async (error: string, kin: KinDoc | null) => {
     await runTurnCommand(services, { type: 'FailTurn', queueItemId: item.id, messageId: uuidv7(), error, now: new Date() }, metadata);
-    // A quick session shows its own errors; only a missing provider concerns everyone.
-    if (!item.sessionId || error === NO_PROVIDER) await deps.onKinError(kin, item.kinId, error);
+    // A quick session or a task shows its own errors; only a missing provider concerns everyone.
+    if (main || error === NO_PROVIDER) await deps.onKinError(kin, item.kinId, error);
   };
 
-  const kin = await services.readStore.collection<KinDoc>(KINS).get(item.kinId);
+  // A task's turn runs as its executing Kin, in its parent Kin's conversation (item.kinId).
+  const task = item.taskId ? await prepareTaskTurn(services, item) : null;
+  if (task && !task.ok) return fail(task.error, null);
+  const kin = task?.ok ? task.kin : await services.readStore.collection<KinDoc>(KINS).get(item.kinId);
   if (!kin) return fail('This Kin no longer exists', null);
   const resolved = await deps.resolveModel(kin);
   if (!resolved) return fail(NO_PROVIDER, kin);
 
-  const compaction = item.sessionId ? null : await deps.compaction(kin.id);
-  const system = buildSystemPrompt({
+  const compaction = main ? await deps.compaction(kin.id) : null;
+  const memories = item.sessionId ? [] : await deps.recall(kin, item.content, item.id);
+  const knowledge = item.sessionId ? [] : await deps.knowledge(kin, item.content);
+  const prompt = buildSystemPrompt({
     kin,
     globalPrompt: await deps.globalPrompt(),
     summary: compaction?.summary ?? null,
     now: new Date(),
     sessionId: item.sessionId,
+    memories,
+    knowledge,
   });
-  const stored = await loadHistory(services.readStore, { kinId: kin.id, sessionId: item.sessionId, after: compaction?.boundary });
+  const system = task?.ok ? `${prompt}\n\n${task.instructions}` : prompt;
+  const stored = await loadHistory(services.readStore, { kinId: item.kinId, sessionId: item.sessionId, taskId: item.taskId ?? null, after: compaction?.boundary });
   const messages = await toModelMessages(services.readStore, stored, (message) => deps.attachments(message.fileIds));
   // What tools record is done by the Kin.
   const toolMetadata = { ...metadata, actor: { kind: 'kin' as const, id: kin.id } };
-  const tools = toolSet(kin, { kinId: kin.id, readStore: services.readStore, services, metadata: toolMetadata }, Boolean(item.sessionId));
+  const toolContext: ToolContext = { kinId: kin.id, readStore: services.readStore, services, metadata: toolMetadata, taskId: item.taskId ?? null };
+  const tools = toolSet(kin, toolContext, task?.ok ? task.excluded : excludedTools(item));
   const usage = contextBreakdown({ system, messages, tools, summary: compaction?.summary ?? null, model: resolved.modelId });
-  // /context-usage describes the main conversation; a quick session must not overwrite it.
-  if (!item.sessionId) deps.rememberContextUsage(kin.id, usage);
-  const scope = item.sessionId ? { sessionId: item.sessionId } : {};
-  const publish = (type: string, data: Record<string, unknown>) => services.live.publish({ type, kinId: kin.id, data: { ...data, ...scope } });
-  if (!item.sessionId) publish('queue:update', { kinId: kin.id, queueSize: 0, isProcessing: true, ...usage });
+  // /context-usage describes the main conversation; a quick session or a task must not overwrite it.
+  if (main) deps.rememberContextUsage(kin.id, usage);
+  const scope = item.sessionId ? { sessionId: item.sessionId } : item.taskId ? { taskId: item.taskId } : {};
+  const publish = (type: string, data: Record<string, unknown>) => services.live.publish({ type, kinId: item.kinId, data: { ...data, ...scope } });
+  if (main) publish('queue:update', { kinId: kin.id, queueSize: 0, isProcessing: true, ...usage });
 
   const messageId = uuidv7();
   const idle = new AbortController();
@@ -180,6 +200,7 @@ export async function runTurn(deps: TurnDeps, item: QueueItemDoc, signal: AbortS
   if (failure && !stopped) return fail(friendly(failure), kin);
 
   const metadataOut: Record<string, unknown> = { toolCallCount: toolCalls.length };
+  if (memories.length > 0) metadataOut.injectedMemories = memories;
   if (!stopped && !text && toolCalls.length && finishReason === 'tool-calls') {
     text = `(Completed ${toolCalls.length} tool call(s) but the response was truncated due to the tool step limit of ${deps.maxSteps}.)`;
     metadataOut.stepLimitReached = true;
@@ -203,7 +224,7 @@ export async function runTurn(deps: TurnDeps, item: QueueItemDoc, signal: AbortS
     },
     metadata,
   );
-  if (!stopped && !item.sessionId) await deps.afterTurn(kin.id, recorded.position);
+  if (!stopped && main) await deps.afterTurn(kin.id, recorded.position);
 }
 
 export const STOP_REASON = STOPPED;

@@ -6,6 +6,8 @@ import type { Services } from '../services.js';
 import { resolveLanguageModel } from './providers.js';
 import type { TurnDeps } from './turn.js';
 import type { ContextUsage } from './contextUsage.js';
+import { recallForTurn } from './memorySearch.js';
+import { knowledgeForTurn } from './knowledgeSearch.js';
 
 type UserParts = Exclude<Extract<ModelMessage, { role: 'user' }>['content'], string>;
 
@@ -53,6 +55,23 @@ export function createTurnDeps(
     afterTurn: extra.afterTurn,
     attachments: (fileIds) => attachmentParts(services, fileIds),
     rememberContextUsage: (kinId, usage) => extra.contextUsage.set(kinId, usage),
+    async recall(kin, userText, retrievalId) {
+      try {
+        return await recallForTurn(services, { kinId: kin.id, text: userText, retrievalId });
+      } catch (error) {
+        // Memories help a turn; a failing search must not stop it.
+        services.log.warn({ err: error, kinId: kin.id }, 'memory recall failed; the turn goes on without memories');
+        return [];
+      }
+    },
+    async knowledge(kin, userText) {
+      try {
+        return await knowledgeForTurn(services, kin.id, userText);
+      } catch (error) {
+        services.log.warn({ err: error, kinId: kin.id }, 'knowledge search failed; the turn goes on without it');
+        return [];
+      }
+    },
     async onKinError(kin, kinId, error) {
       await notify(
         services,

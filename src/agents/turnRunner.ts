@@ -14,11 +14,18 @@ export type TurnRunner = {
   kick(): void;
   /** Stops the generation in progress in that conversation; false when there is none. */
   stopGeneration(kinId: string, sessionId: string | null): boolean;
+  /** Stops a task's turn in progress (its partial answer is kept) and waits until it is recorded. */
+  stopTask(kinId: string, taskId: string): Promise<boolean>;
   isProcessing(kinId: string): boolean;
 };
 
-/** A Kin answers one main-conversation message at a time, and one quick-session message. */
-const slotOf = (item: Pick<QueueItemDoc, 'kinId' | 'sessionId'>) => `${item.kinId}:${item.sessionId ? 'quick' : 'main'}`;
+/**
+ * A Kin answers one main-conversation message at a time, and one quick-session message. Each task
+ * has its own slot (one turn at a time); how many tasks run at once is bounded by the task limits,
+ * since a task's turns are only queued while it is active.
+ */
+const slotOf = (item: Pick<QueueItemDoc, 'kinId' | 'sessionId' | 'taskId'>) =>
+  item.taskId ? `${item.kinId}:task:${item.taskId}` : `${item.kinId}:${item.sessionId ? 'quick' : 'main'}`;
 
 const POLL_MS = 1000;
 
@@ -121,6 +128,13 @@ export function createTurnRunner(deps: {
       // The quick slot is per Kin: only that session's own turn may be stopped.
       if (!turn || turn.item.sessionId !== sessionId) return false;
       turn.controller.abort(STOP_REASON);
+      return true;
+    },
+    async stopTask(kinId, taskId) {
+      const turn = running.get(slotOf({ kinId, sessionId: null, taskId }));
+      if (!turn) return false;
+      turn.controller.abort(STOP_REASON);
+      await turn.done;
       return true;
     },
     isProcessing: (kinId) => running.has(`${kinId}:main`),

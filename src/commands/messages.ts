@@ -2,7 +2,16 @@ import { v7 as uuidv7 } from 'uuid';
 import type { RunCommand } from '../es/commandRunner.js';
 import type { CommandMetadata, Decider } from '../es/decider.js';
 import { conflict, notFound } from '../es/errors.js';
-import { parseMessageEvent, turnStream, type MessageEvent, type SourceType, type ToolCall } from '../events/messages.js';
+import {
+  depositStream,
+  parseDepositEvent,
+  parseMessageEvent,
+  turnStream,
+  type DepositEvent,
+  type MessageEvent,
+  type SourceType,
+  type ToolCall,
+} from '../events/messages.js';
 
 /** The life of one queued message: queued → started → closed (answered or failed), or removed. */
 export type TurnState =
@@ -21,6 +30,8 @@ export type TurnCommand =
       sourceType: SourceType;
       sourceId: string | null;
       priority: number;
+      taskId?: string | null;
+      metadata?: Record<string, unknown>;
     })
   | (Base & { type: 'RemoveQueuedMessage' })
   | (Base & { type: 'StartTurn'; userMessageId: string })
@@ -65,7 +76,8 @@ export function decideTurn(command: TurnCommand, state: TurnState): MessageEvent
   if (command.type === 'QueueMessage') {
     if (state.status !== 'none') return [];
     const { kinId, sessionId, content, fileIds, sourceType, sourceId, priority } = command;
-    return [{ type: 'MessageQueued', data: { queueItemId, kinId, sessionId, content, fileIds, sourceType, sourceId, priority, queuedAt: at } }];
+    const extra = { taskId: command.taskId ?? null, metadata: command.metadata ?? {} };
+    return [{ type: 'MessageQueued', data: { queueItemId, kinId, sessionId, content, fileIds, sourceType, sourceId, priority, queuedAt: at, ...extra } }];
   }
   if (state.status === 'none') throw queueItemNotFound();
   const { kinId } = state;
@@ -119,6 +131,8 @@ export type QueueInput = {
   sourceType: SourceType;
   sourceId: string | null;
   priority: number;
+  taskId?: string | null;
+  metadata?: Record<string, unknown>;
 };
 
 /** Puts a message in a Kin's queue; the turn runner answers it when the Kin is free. */
@@ -136,9 +150,59 @@ export async function queueMessage(deps: Deps, input: QueueInput, metadata: Comm
       sourceType: input.sourceType,
       sourceId: input.sourceId,
       priority: input.priority,
+      taskId: input.taskId ?? null,
+      metadata: input.metadata ?? {},
       now: metadata.now,
     },
     metadata,
   );
   return { queueItemId, position: result.position };
 }
+
+// ── Informational messages (no turn) ──────────────────────────────────────────────────────────
+
+export type DepositInput = {
+  /** Derived by the caller from what causes it, so that depositing again records nothing new. */
+  messageId: string;
+  kinId: string;
+  taskId?: string | null;
+  content: string;
+  sourceType: SourceType;
+  sourceId: string | null;
+  metadata?: Record<string, unknown>;
+};
+
+type DepositCommand = DepositInput & { now: Date };
+
+const depositDecider: Decider<{ deposited: boolean }, DepositCommand, DepositEvent> = {
+  initialState: () => ({ deposited: false }),
+  evolve: () => ({ deposited: true }),
+  decide: (command, state) =>
+    state.deposited
+      ? []
+      : [
+          {
+            type: 'InformationalMessageDeposited',
+            data: {
+              messageId: command.messageId,
+              kinId: command.kinId,
+              taskId: command.taskId ?? null,
+              content: command.content,
+              sourceType: command.sourceType,
+              sourceId: command.sourceId,
+              metadata: command.metadata ?? {},
+              createdAt: command.now.toISOString(),
+            },
+          },
+        ],
+};
+
+/** Puts a user-role message in a conversation without asking the Kin to answer it (SSE chat:message). */
+export const depositMessage = (deps: Deps, input: DepositInput, metadata: CommandMetadata) =>
+  deps.runCommand({
+    stream: depositStream(input.messageId),
+    decider: depositDecider,
+    parse: parseDepositEvent,
+    command: { ...input, now: metadata.now },
+    metadata,
+  });

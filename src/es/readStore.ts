@@ -1,3 +1,4 @@
+import type { SearchIndex } from './searchIndex.js';
 /**
  * The ReadStore port: named collections of JSON documents keyed by `id`. Adapters:
  * src/stores/sqlite/readStore.ts (embedded default) and src/stores/mongodb/readStore.ts. Both must
@@ -62,12 +63,14 @@ export interface Collection<T extends Doc = Doc> {
 
 export interface ReadStore {
   collection<T extends Doc = Doc>(name: string): Collection<T>;
+  /** A full-text and vector index (see ./searchIndex.ts); writes through `tx` join the transaction. */
+  searchIndex(name: string): SearchIndex;
   /**
    * Runs `work` atomically: every write made through `tx` commits together or not at all, and is
    * invisible to readers outside until commit. Writes must go through `tx`, not `this`.
    */
   transaction<R>(work: (tx: ReadStore) => Promise<R>): Promise<R>;
-  /** Removes a collection and its indexes (used when a projection is rebuilt). */
+  /** Removes a collection and its indexes (used when a projection is rebuilt); also a search index of that name. */
   dropCollection(name: string): Promise<void>;
   listCollections(): Promise<string[]>;
   ping(): Promise<void>;

@@ -38,6 +38,10 @@ export const messageEventSchema = z.discriminatedUnion('type', [
       /** Higher first: user and channel 100, kin/task/webhook 50. */
       priority: z.number().int(),
       queuedAt: z.string(),
+      /** The task whose conversation this turn belongs to (kinId is then the task's parent Kin). */
+      taskId: z.string().nullable().default(null),
+      /** Carried to the user message: resolvedTaskId / relatedTaskId, inter-Kin requestId / inReplyTo. */
+      metadata: z.record(z.string(), z.unknown()).default({}),
     }),
   }),
   z.object({ type: z.literal('QueuedMessageRemoved'), data: z.object({ queueItemId: z.string(), kinId: z.string(), removedAt: z.string() }) }),
@@ -73,3 +77,28 @@ export const messageEventTypes = ['MessageQueued', 'QueuedMessageRemoved', 'Turn
 
 export const parseMessageEvent = (recorded: RecordedEvent): MessageEvent =>
   messageEventSchema.parse({ type: recorded.type, data: recorded.data });
+
+/**
+ * A message put in a conversation without a turn (an informational message: an async task's
+ * result, an inter-Kin "inform"). Its own stream, `message-<messageId>`, so recording it is idempotent.
+ */
+export const depositStream = (messageId: string) => `message-${messageId}`;
+
+export const depositEventSchema = z.object({
+  type: z.literal('InformationalMessageDeposited'),
+  data: z.object({
+    messageId: z.string(),
+    kinId: z.string(),
+    taskId: z.string().nullable(),
+    content: z.string(),
+    sourceType: sourceTypeSchema,
+    sourceId: z.string().nullable(),
+    metadata: z.record(z.string(), z.unknown()),
+    createdAt: z.string(),
+  }),
+});
+export type DepositEvent = z.infer<typeof depositEventSchema>;
+export const DEPOSITED = 'InformationalMessageDeposited';
+
+export const parseDepositEvent = (recorded: RecordedEvent): DepositEvent =>
+  depositEventSchema.parse({ type: recorded.type, data: recorded.data });

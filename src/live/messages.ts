@@ -1,15 +1,16 @@
 import type { LiveMapper, LiveMessage } from './feed.js';
-import { parseMessageEvent } from '../events/messages.js';
+import { DEPOSITED, parseDepositEvent, parseMessageEvent } from '../events/messages.js';
 import { avatarUrlOf, KINS, type KinDoc } from '../projections/kins.js';
 import { QUEUE, type QueueItemDoc } from '../projections/messages.js';
 import type { ReadStore } from '../es/readStore.js';
 import { NO_PROVIDER } from '../agents/turn.js';
 
-async function queueUpdate(readStore: ReadStore, kinId: string): Promise<LiveMessage> {
+/** The main conversation's queue (quick sessions and tasks have their own); `extra` adds to the payload. */
+export async function queueUpdate(readStore: ReadStore, kinId: string, extra: Record<string, unknown> = {}): Promise<LiveMessage> {
   const queue = readStore.collection<QueueItemDoc>(QUEUE);
-  const queueSize = await queue.count({ kinId, sessionId: null, status: 'pending' });
-  const isProcessing = (await queue.count({ kinId, sessionId: null, status: 'processing' })) > 0;
-  return { type: 'queue:update', kinId, data: { kinId, queueSize, isProcessing } };
+  const queueSize = await queue.count({ kinId, sessionId: null, taskId: null, status: 'pending' });
+  const isProcessing = (await queue.count({ kinId, sessionId: null, taskId: null, status: 'processing' })) > 0;
+  return { type: 'queue:update', kinId, data: { kinId, queueSize, isProcessing, ...extra } };
 }
 
 /**
@@ -18,13 +19,20 @@ async function queueUpdate(readStore: ReadStore, kinId: string): Promise<LiveMes
  * Tokens are not events: the turn publishes them directly.
  */
 export const messageLiveMessages: LiveMapper = async (recorded, readStore) => {
+  if (recorded.type === DEPOSITED) {
+    const { messageId, kinId, taskId, content, sourceType, sourceId, metadata, createdAt } = parseDepositEvent(recorded).data;
+    const resolvedTaskId = metadata.resolvedTaskId ?? metadata.relatedTaskId ?? null;
+    const message = { id: messageId, role: 'user', content, sourceType, sourceId, files: [], resolvedTaskId, createdAt: Date.parse(createdAt), ...(taskId ? { taskId } : {}) };
+    return [{ type: 'chat:message', kinId, data: message }];
+  }
   if (!recorded.stream.startsWith('turn-')) return [];
   const event = parseMessageEvent(recorded);
   const { kinId, queueItemId } = event.data;
   const item = await readStore.collection<QueueItemDoc>(QUEUE).get(queueItemId);
   const sessionId = item?.sessionId ?? null;
-  const scope = sessionId ? { sessionId } : {};
-  const main = sessionId === null;
+  const taskId = item?.taskId ?? null;
+  const scope = sessionId ? { sessionId } : taskId ? { taskId } : {};
+  const main = sessionId === null && taskId === null;
   switch (event.type) {
     case 'MessageQueued':
     case 'QueuedMessageRemoved':
@@ -33,7 +41,8 @@ export const messageLiveMessages: LiveMapper = async (recorded, readStore) => {
       const out: LiveMessage[] = main ? [await queueUpdate(readStore, kinId)] : [];
       if (item && item.sourceType !== 'user') {
         const { content, sourceType, sourceId } = item;
-        const message = { id: event.data.userMessageId, role: 'user', content, sourceType, sourceId, sourceName: null, sourceAvatarUrl: null, files: [], resolvedTaskId: null, createdAt: Date.parse(event.data.startedAt), ...scope };
+        const resolvedTaskId = item.metadata?.resolvedTaskId ?? item.metadata?.relatedTaskId ?? null;
+        const message = { id: event.data.userMessageId, role: 'user', content, sourceType, sourceId, sourceName: null, sourceAvatarUrl: null, files: [], resolvedTaskId, createdAt: Date.parse(event.data.startedAt), ...scope };
         out.push({ type: 'chat:message', kinId, data: message });
       }
       return out;

@@ -1,6 +1,6 @@
 import type { Projection } from '../es/projections.js';
 import type { Doc, ReadStore } from '../es/readStore.js';
-import { messageEventTypes, parseMessageEvent, type SourceType, type ToolCall } from '../events/messages.js';
+import { DEPOSITED, messageEventTypes, parseDepositEvent, parseMessageEvent, type SourceType, type ToolCall } from '../events/messages.js';
 import { parseQuickSessionEvent } from '../events/quickSessions.js';
 
 export const MESSAGES = 'messages';
@@ -35,6 +35,9 @@ export type QueueItemDoc = Doc & {
   sourceId: string | null;
   userMessageId: string | null;
   queuedAt: string;
+  /** A task's turn (its messages carry the taskId); absent on items queued before tasks existed. */
+  taskId?: string | null;
+  metadata?: Record<string, unknown>;
 };
 
 /** Closes a turn's queue item and records the assistant's row (its answer, or the error notice). */
@@ -47,10 +50,13 @@ async function closeTurn(
   const queue = store.collection<QueueItemDoc>(QUEUE);
   const item = await queue.get(queueItemId);
   await queue.update({ id: queueItemId }, { $set: { status } });
+  // A task's turn speaks as the Kin that executes the task (recorded on the turn when it was queued).
+  const speaker = message.sourceType === 'kin' ? item?.metadata?.executingKinId : undefined;
   await store.collection<MessageDoc>(MESSAGES).replace({
     ...message,
+    ...(typeof speaker === 'string' ? { sourceId: speaker } : {}),
     sessionId: item?.sessionId ?? null,
-    taskId: null,
+    taskId: item?.taskId ?? null,
     queueItemId,
     role: 'assistant',
     fileIds: [],
@@ -61,10 +67,11 @@ export const messagesProjection: Projection = {
   name: 'messages',
   version: 2,
   // A purged quick session takes its messages and queue items with it.
-  handles: [...messageEventTypes, 'QuickSessionPurged'],
+  handles: [...messageEventTypes, DEPOSITED, 'QuickSessionPurged'],
   collections: [MESSAGES, QUEUE],
   async setup(store) {
     await store.collection(MESSAGES).ensureIndex({ fields: { kinId: 1, sessionId: 1, createdAt: 1 } });
+    await store.collection(MESSAGES).ensureIndex({ fields: { taskId: 1, createdAt: 1 } });
     await store.collection(QUEUE).ensureIndex({ fields: { kinId: 1, status: 1 } });
     await store.collection(QUEUE).ensureIndex({ fields: { status: 1 } });
   },
@@ -78,11 +85,17 @@ export const messagesProjection: Projection = {
       await queue.delete({ kinId: purged.data.kinId, sessionId: purged.data.sessionId });
       return;
     }
+    if (recorded.type === DEPOSITED) {
+      const { messageId, kinId, taskId, content, sourceType, sourceId, metadata, createdAt } = parseDepositEvent(recorded).data;
+      const message = { id: messageId, kinId, sessionId: null, taskId, queueItemId: null, role: 'user' as const, content, sourceType, sourceId };
+      await messages.replace({ ...message, toolCalls: null, fileIds: [], metadata, createdAt });
+      return;
+    }
     const event = parseMessageEvent(recorded);
     switch (event.type) {
       case 'MessageQueued': {
-        const { queueItemId, kinId, sessionId, content, fileIds, sourceType, sourceId, priority, queuedAt } = event.data;
-        const item = { id: queueItemId, kinId, sessionId, content, fileIds, sourceType, sourceId, priority, queuedAt };
+        const { queueItemId, kinId, sessionId, content, fileIds, sourceType, sourceId, priority, queuedAt, taskId, metadata } = event.data;
+        const item = { id: queueItemId, kinId, sessionId, content, fileIds, sourceType, sourceId, priority, queuedAt, taskId, metadata };
         await queue.replace({ ...item, status: 'pending', userMessageId: null });
         return;
       }
@@ -97,7 +110,7 @@ export const messagesProjection: Projection = {
           id: event.data.userMessageId,
           kinId: item.kinId,
           sessionId: item.sessionId,
-          taskId: null,
+          taskId: item.taskId ?? null,
           queueItemId: item.id,
           role: 'user',
           content: item.content,
@@ -105,7 +118,7 @@ export const messagesProjection: Projection = {
           sourceId: item.sourceId,
           toolCalls: null,
           fileIds: item.fileIds,
-          metadata: {},
+          metadata: item.metadata ?? {},
           createdAt: event.data.startedAt,
         });
         return;

@@ -4,6 +4,8 @@ import { compactingOperations } from './compacting.js';
 import { fileOperations } from './files.js';
 import { healthOperations } from './health.js';
 import { kinOperations } from './kins.js';
+import { knowledgeOperations } from './knowledge.js';
+import { memoryOperations } from './memories.js';
 import { messageOperations } from './messages.js';
 import { notificationOperations } from './notifications.js';
 import { openApiOperation } from './openapi.js';
@@ -14,6 +16,9 @@ import { reactionOperations } from './reactions.js';
 import { settingsOperations } from './settings.js';
 import { sseOperations } from './sse.js';
 import { userOperations } from './users.js';
+import { webhookOperations } from './webhooks.js';
+import { taskOperations } from './tasks.js';
+import { cronOperations } from './crons.js';
 
 /** The operation table: every documented route, declared once (REST, GraphQL and OpenAPI read it). */
 export function operationTable(services: Services): Operation[] {
@@ -31,6 +36,11 @@ export function operationTable(services: Services): Operation[] {
     ...providerOperations(services),
     ...settingsOperations(services),
     ...sseOperations(services),
+    ...knowledgeOperations(services),
+    ...memoryOperations(services),
+    ...webhookOperations(services),
+    ...taskOperations(services),
+    ...cronOperations(services),
   ];
   return [...operations, openApiOperation(operations)];
 }

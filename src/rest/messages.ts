@@ -145,7 +145,7 @@ export function messageOperations(services: Services): Operation[] {
         );
         await services.settle(position);
         services.turns.kick();
-        const queuePosition = await readStore.collection<QueueItemDoc>(QUEUE).count({ kinId: kin.id, sessionId: null, status: 'pending' });
+        const queuePosition = await readStore.collection<QueueItemDoc>(QUEUE).count({ kinId: kin.id, sessionId: null, taskId: null, status: 'pending' });
         return { messageId: queueItemId, queuePosition: Math.max(queuePosition, 1) };
       },
     }),
@@ -181,7 +181,7 @@ export function messageOperations(services: Services): Operation[] {
         const kin = await findKin(services, params.kinId);
         const items = await readStore
           .collection<QueueItemDoc>(QUEUE)
-          .find({ kinId: kin.id, sessionId: null, status: 'pending' }, { sort: { priority: -1, queuedAt: 1 } });
+          .find({ kinId: kin.id, sessionId: null, taskId: null, status: 'pending' }, { sort: { priority: -1, queuedAt: 1 } });
         return {
           items: items.map((item) => ({
             id: item.id,

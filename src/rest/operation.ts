@@ -74,6 +74,8 @@ export type JsonOperation<
 export type RawOperation = Common & {
   raw: (req: Request, res: Response, ctx: RequestContext) => Promise<void>;
   params?: AnyObject;
+  /** The handler reads the request body itself (raw bytes, its own limit): the JSON parser leaves it alone. */
+  readsBody?: true;
   /** For the OpenAPI document. */
   openapi: {
     requestBody?: Record<string, unknown>;

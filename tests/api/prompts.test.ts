@@ -239,10 +239,8 @@ describe('the prompt_human and notify tools', () => {
     const kin = await newKin('Lister');
     const { body } = await api.get(`/api/kins/${kin.id}/tools`);
     const tasks = body.nativeTools.find((d: { domain: string }) => d.domain === 'tasks');
-    expect(tasks.tools).toEqual([
-      { name: 'notify', enabled: true, defaultDisabled: false },
-      { name: 'prompt_human', enabled: true, defaultDisabled: false },
-    ]);
+    const names = ['notify', 'prompt_human', 'spawn_self', 'spawn_kin', 'respond_to_task', 'cancel_task', 'list_tasks', 'report_to_parent', 'update_task_status', 'request_input'];
+    expect(tasks.tools).toEqual(names.map((name) => ({ name, enabled: true, defaultDisabled: false })));
   });
 });
 

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DuplicateKeyError, type Collection, type Doc, type Filter, type ReadStore } from '../../src/es/readStore.js';
+import type { IndexEntry, SearchIndex, TextSearchOptions } from '../../src/es/searchIndex.js';
 
 type MakeStore = () => Promise<{ store: ReadStore; cleanup: () => Promise<void> }>;
 
@@ -388,6 +389,332 @@ export function readStoreContract(name: string, make: MakeStore): void {
         expect(await store.collection(name).get('a')).toBeNull();
         await store.transaction((tx) => tx.transaction((inner) => inner.collection(name).insert({ id: 'b' })));
         expect(await store.collection(name).get('b')).toEqual({ id: 'b' });
+      });
+    });
+
+    describe('search index', () => {
+      const freshIndex = (): SearchIndex => store.searchIndex(freshName());
+      const entry = (id: string, text: string, vector: number[] | null, fields: IndexEntry['fields'] = {}): IndexEntry => ({
+        id,
+        text,
+        vector,
+        fields,
+      });
+      const hitIds = (hits: { id: string }[]) => hits.map((hit) => hit.id);
+      const seededIndex = async (entries: IndexEntry[]): Promise<SearchIndex> => {
+        const index = freshIndex();
+        for (const one of entries) await index.upsert(one);
+        return index;
+      };
+
+      describe('entries', () => {
+        it('reads an entry back as it was upserted, and an upsert replaces it whole', async () => {
+          const index = freshIndex();
+          const first = entry('e1', 'First text', [0.5, -0.25, 1, 2], { kinId: 'k1', scope: 'private', n: 3, on: true, none: null });
+          await index.upsert(first);
+          expect(await index.get('e1')).toEqual(first);
+          const second = entry('e1', 'Second text', null, { kinId: 'k2' });
+          await index.upsert(second);
+          expect(await index.get('e1')).toEqual(second);
+          expect(await index.count()).toBe(1);
+          expect(await index.get('nope')).toBeNull();
+        });
+
+        it('answers empty from an index never written', async () => {
+          const index = freshIndex();
+          expect(await index.get('a')).toBeNull();
+          expect(await index.count()).toBe(0);
+          expect(await index.textSearch('anything', { limit: 5 })).toEqual([]);
+          expect(await index.vectorSearch([1, 0], { limit: 5 })).toEqual([]);
+          expect(await index.deleteWhere({ kinId: 'k' })).toBe(0);
+          await index.delete('a');
+          await index.setVector('a', [1, 0]);
+          expect(await index.count()).toBe(0);
+        });
+
+        it('counts with filters over the fields, "this Kin or shared" included', async () => {
+          const index = await seededIndex([
+            entry('a', 'one', [1, 0], { kinId: 'k1', scope: 'private', n: 1 }),
+            entry('b', 'two', [1, 0], { kinId: 'k2', scope: 'shared', n: 2 }),
+            entry('c', 'three', null, { kinId: 'k2', scope: 'private', n: 3 }),
+            entry('d', 'four', [1, 0], { kinId: 'k3' }),
+          ]);
+          expect(await index.count({ kinId: 'k2' })).toBe(2);
+          expect(await index.count({ $or: [{ kinId: 'k1' }, { scope: 'shared' }] })).toBe(2);
+          expect(await index.count({ n: { $gte: 2 } })).toBe(2);
+          expect(await index.count({ scope: null })).toBe(1);
+          expect(await index.count({ scope: { $ne: 'shared' } })).toBe(3);
+          expect(await index.count({ kinId: { $in: ['k1', 'k3'] } })).toBe(2);
+          expect(await index.count({ id: 'c' })).toBe(1);
+        });
+
+        it('deletes one entry, or every entry whose fields match, and searches forget them', async () => {
+          const index = await seededIndex([
+            entry('a', 'apple', [1, 0], { kinId: 'k1' }),
+            entry('b', 'apple', [1, 0], { kinId: 'k2' }),
+            entry('c', 'apple', [1, 0], { kinId: 'k2' }),
+            entry('d', 'apple', [1, 0], { kinId: 'k3' }),
+          ]);
+          await index.delete('a');
+          await index.delete('zzz');
+          expect(await index.get('a')).toBeNull();
+          expect(await index.deleteWhere({ kinId: 'k2' })).toBe(2);
+          expect(await index.deleteWhere({ kinId: 'nobody' })).toBe(0);
+          expect(await index.count()).toBe(1);
+          expect(hitIds(await index.textSearch('apple', { limit: 10 }))).toEqual(['d']);
+          expect(hitIds(await index.vectorSearch([1, 0], { limit: 10 }))).toEqual(['d']);
+        });
+
+        it('rejects unsafe names, fields that are not flat scalars, bad vectors and filters outside the subset', async () => {
+          expect(() => store.searchIndex('bad-name; DROP TABLE x')).toThrow();
+          const index = freshIndex();
+          const invalid = [
+            entry('a', 't', null, { nested: { a: 1 } } as unknown as IndexEntry['fields']),
+            entry('a', 't', null, { 'a.b': 1 }),
+            entry('a', 't', [1, Number.NaN]),
+            entry('a', 't', []),
+            entry('', 't', null),
+          ];
+          for (const bad of invalid) await expect(index.upsert(bad)).rejects.toThrow();
+          await expect(index.setVector('a', ['x'] as unknown as number[])).rejects.toThrow();
+          await expect(index.textSearch('apple', { limit: 5, filter: { $nor: [{ a: 1 }] } as unknown as Filter })).rejects.toThrow();
+          await expect(index.vectorSearch([1], { limit: 5, filter: { kinId: { $regex: 'k' } } as unknown as Filter })).rejects.toThrow();
+          await expect(index.textSearch('apple', { limit: -1 })).rejects.toThrow();
+          expect(await index.count()).toBe(0);
+        });
+      });
+
+      describe('text search', () => {
+        let index: SearchIndex;
+        beforeAll(async () => {
+          index = await seededIndex([
+            entry('t1', 'apple banana cherry date', null, { kinId: 'k1', scope: 'private' }),
+            entry('t2', 'apple apple cherry date', null, { kinId: 'k2', scope: 'private' }),
+            entry('t3', 'banana cherry elder fig', null, { kinId: 'k2', scope: 'shared' }),
+            entry('t4', 'grape honeydew kiwi lemon', null, { kinId: 'k1', scope: 'private' }),
+            entry('t5', 'mango nectarine orange papaya', null, { kinId: 'k1', scope: 'private' }),
+            entry('t6', 'quince raspberry strawberry tangerine', null, { kinId: 'k3', scope: 'private' }),
+            entry('t7', 'Le café crème est délicieux', null, { kinId: 'k3', scope: 'private' }),
+            entry('t8', 'memorable memories of Memphis', null, { kinId: 'k3', scope: 'private' }),
+          ]);
+        });
+        const search = async (query: string, options: Partial<TextSearchOptions> = {}) =>
+          hitIds(await index.textSearch(query, { limit: 10, ...options }));
+
+        it('ranks an entry with the term twice above one with it once, with positive scores', async () => {
+          const hits = await index.textSearch('apple', { limit: 10 });
+          expect(hitIds(hits)).toEqual(['t2', 't1']);
+          expect(hits[0]!.score).toBeGreaterThan(hits[1]!.score);
+          expect(hits[1]!.score).toBeGreaterThan(0);
+        });
+
+        it('needs every term by default, and any term with match any, more terms ranking first', async () => {
+          expect(await search('apple banana')).toEqual(['t1']);
+          expect(await search('apple banana', { match: 'all' })).toEqual(['t1']);
+          expect(await search('apple banana', { match: 'any' })).toEqual(['t1', 't2', 't3']);
+          expect(await search('apple kiwi')).toEqual([]);
+        });
+
+        it('matches every term as a prefix of a word', async () => {
+          expect(await search('memo')).toEqual(['t8']);
+          expect(await search('memph')).toEqual(['t8']);
+          expect((await search('ban')).sort()).toEqual(['t1', 't3']);
+          expect(await search('pple')).toEqual([]);
+        });
+
+        it('ignores punctuation and query syntax', async () => {
+          expect(await search('"apple" (banana)!')).toEqual(['t1']);
+          expect(await search('apple:banana')).toEqual(['t1']);
+          expect(await search('apple* ^banana~ {cherry}')).toEqual(['t1']);
+          expect(await search('"unbalanced (quote')).toEqual([]);
+        });
+
+        it('folds case and diacritics, in the text and in the query', async () => {
+          expect(await search('cafe')).toEqual(['t7']);
+          expect(await search('CAFÉ')).toEqual(['t7']);
+          expect(await search('delicieux creme')).toEqual(['t7']);
+          expect(await search('MEMPHIS')).toEqual(['t8']);
+        });
+
+        it('drops terms shorter than three characters, and finds nothing without a term', async () => {
+          expect(await search('le apple')).toEqual(['t2', 't1']);
+          expect(await search('of le')).toEqual([]);
+          expect(await search('')).toEqual([]);
+          expect(await search('!! ()')).toEqual([]);
+        });
+
+        it('filters on fields, and returns at most limit hits', async () => {
+          const thisKinOrShared = { $or: [{ kinId: 'k1' }, { scope: 'shared' }] };
+          expect(await search('apple banana', { match: 'any', filter: thisKinOrShared })).toEqual(['t1', 't3']);
+          expect(await search('cherry', { filter: { kinId: 'k2' } })).toHaveLength(2);
+          expect(await search('cherry', { limit: 2 })).toHaveLength(2);
+          expect(await search('cherry', { limit: 0 })).toEqual([]);
+        });
+
+        it('finds an entry by its new text only once the text is replaced', async () => {
+          const own = await seededIndex([entry('a', 'original wording', null), entry('b', 'unrelated', null)]);
+          await own.upsert(entry('a', 'replacement phrasing', null));
+          expect(hitIds(await own.textSearch('original', { limit: 5 }))).toEqual([]);
+          expect(hitIds(await own.textSearch('replacement', { limit: 5 }))).toEqual(['a']);
+        });
+      });
+
+      describe('vector search', () => {
+        const corpus = () => [
+          entry('v1', 'one', [1, 0, 0], { kinId: 'k1', scope: 'private' }),
+          entry('v2', 'two', [1, 1, 0], { kinId: 'k2', scope: 'private' }),
+          entry('v3', 'three', [0, 1, 0], { kinId: 'k2', scope: 'shared' }),
+          entry('v4', 'four', [-1, 0, 0], { kinId: 'k1', scope: 'private' }),
+          entry('v5', 'five', [2, 0.2, 0], { kinId: 'k3', scope: 'shared' }),
+          entry('n1', 'no vector', null, { kinId: 'k1', scope: 'private' }),
+          entry('w1', 'other dimension', [1, 0], { kinId: 'k1', scope: 'private' }),
+        ];
+        let index: SearchIndex;
+        beforeAll(async () => {
+          index = await seededIndex(corpus());
+        });
+
+        it('orders by cosine similarity, best first, never returning an entry without a vector', async () => {
+          const hits = await index.vectorSearch([3, 0, 0], { limit: 10 });
+          expect(hitIds(hits)).toEqual(['v1', 'v5', 'v2', 'v3', 'v4']);
+          const expected = [1, 2 / Math.sqrt(4.04), Math.SQRT1_2, 0, -1];
+          hits.forEach((hit, i) => expect(hit.similarity).toBeCloseTo(expected[i]!, 5));
+        });
+
+        it('keeps only hits at or above minSimilarity, and at most limit', async () => {
+          expect(hitIds(await index.vectorSearch([1, 0, 0], { limit: 10, minSimilarity: 0.7 }))).toEqual(['v1', 'v5', 'v2']);
+          expect(hitIds(await index.vectorSearch([1, 0, 0], { limit: 2 }))).toEqual(['v1', 'v5']);
+          expect(await index.vectorSearch([1, 0, 0], { limit: 0 })).toEqual([]);
+          expect(await index.vectorSearch([1, 0, 0], { limit: 10, minSimilarity: 1.5 })).toEqual([]);
+        });
+
+        it('filters on fields, "this Kin or shared" included', async () => {
+          expect(hitIds(await index.vectorSearch([1, 0, 0], { limit: 10, filter: { kinId: 'k2' } }))).toEqual(['v2', 'v3']);
+          const thisKinOrShared = { $or: [{ kinId: 'k1' }, { scope: 'shared' }] };
+          expect(hitIds(await index.vectorSearch([1, 0, 0], { limit: 10, filter: thisKinOrShared }))).toEqual(['v1', 'v5', 'v3', 'v4']);
+          expect(hitIds(await index.vectorSearch([1, 0, 0], { limit: 1, filter: { scope: { $ne: 'shared' } } }))).toEqual(['v1']);
+          expect(await index.vectorSearch([1, 0, 0], { limit: 10, filter: { kinId: 'nobody' } })).toEqual([]);
+        });
+
+        it('compares only vectors of the query dimension', async () => {
+          expect(hitIds(await index.vectorSearch([0, 5], { limit: 10 }))).toEqual(['w1']);
+          expect(hitIds(await index.vectorSearch([1, 0, 0], { limit: 10 }))).not.toContain('w1');
+        });
+
+        it('adds, changes and removes a vector with setVector, leaving text and fields alone', async () => {
+          const own = await seededIndex(corpus());
+          await own.vectorSearch([0, 0, 1], { limit: 1 });
+          await own.setVector('n1', [0, 0, 1]);
+          expect(hitIds(await own.vectorSearch([0, 0, 1], { limit: 1 }))).toEqual(['n1']);
+          await own.setVector('n1', [0, -1, 0]);
+          expect(hitIds(await own.vectorSearch([0, -1, 0], { limit: 1 }))).toEqual(['n1']);
+          await own.setVector('v1', null);
+          expect(hitIds(await own.vectorSearch([1, 0, 0], { limit: 10 }))).not.toContain('v1');
+          expect(await own.get('v1')).toEqual(entry('v1', 'one', null, { kinId: 'k1', scope: 'private' }));
+          expect(hitIds(await own.textSearch('one', { limit: 5 }))).toEqual(['v1']);
+          await own.setVector('missing', [1, 0, 0]);
+          expect(await own.get('missing')).toBeNull();
+        });
+
+        it('sees upserts and deletes made after a search', async () => {
+          const own = await seededIndex(corpus());
+          expect(hitIds(await own.vectorSearch([0, 0, 1], { limit: 1 }))).toEqual(['v1']);
+          await own.upsert(entry('z', 'zed', [0, 0, 1], { kinId: 'k9' }));
+          expect(hitIds(await own.vectorSearch([0, 0, 1], { limit: 1 }))).toEqual(['z']);
+          await own.upsert(entry('z', 'zed', [0, 0, 1], { kinId: 'k8' }));
+          expect(hitIds(await own.vectorSearch([0, 0, 1], { limit: 1, filter: { kinId: 'k9' } }))).toEqual([]);
+          await own.delete('z');
+          await own.deleteWhere({ kinId: 'k2' });
+          expect(hitIds(await own.vectorSearch([0, 1, 0], { limit: 10 }))).toEqual(['v5', 'v1', 'v4']);
+        });
+      });
+
+      describe('in transactions', () => {
+        it('commits index writes with the transaction, and a rolled-back transaction leaves none', async () => {
+          const name = freshName();
+          const index = store.searchIndex(name);
+          await index.upsert(entry('a', 'apple', [1, 0, 0], { kinId: 'k1' }));
+          await index.upsert(entry('c', 'cherry', [0, 0, 1], { kinId: 'k1' }));
+          // Searched first, so that an adapter holding vectors in memory has them loaded.
+          expect(hitIds(await index.vectorSearch([1, 0, 0], { limit: 1 }))).toEqual(['a']);
+          await expect(
+            store.transaction(async (tx) => {
+              const inside = tx.searchIndex(name);
+              await tx.collection(name).insert({ id: 'doc' });
+              await inside.upsert(entry('b', 'apple banana', [0.9, 0.1, 0], { kinId: 'k1' }));
+              await inside.delete('a');
+              await inside.setVector('c', [1, 0, 0]);
+              await inside.deleteWhere({ kinId: 'nobody' });
+              expect(hitIds(await inside.vectorSearch([1, 0, 0], { limit: 3 }))).toEqual(['c', 'b']);
+              expect(hitIds(await inside.textSearch('apple', { limit: 3 }))).toEqual(['b']);
+              throw new Error('boom');
+            }),
+          ).rejects.toThrow('boom');
+          expect(await store.collection(name).get('doc')).toBeNull();
+          expect(await index.get('b')).toBeNull();
+          expect(await index.get('a')).toEqual(entry('a', 'apple', [1, 0, 0], { kinId: 'k1' }));
+          expect(hitIds(await index.vectorSearch([1, 0, 0], { limit: 3 }))).toEqual(['a', 'c']);
+          expect(hitIds(await index.textSearch('apple', { limit: 3 }))).toEqual(['a']);
+          expect(await index.textSearch('banana', { limit: 3 })).toEqual([]);
+
+          await store.transaction(async (tx) => {
+            await tx.searchIndex(name).upsert(entry('b', 'apple banana', [0.9, 0.1, 0], { kinId: 'k1' }));
+            await tx.searchIndex(name).delete('a');
+          });
+          expect(hitIds(await index.vectorSearch([1, 0, 0], { limit: 3 }))).toEqual(['b', 'c']);
+          expect(hitIds(await index.textSearch('apple', { limit: 3 }))).toEqual(['b']);
+        });
+
+        it('hides the index writes of an open transaction from readers outside it until commit', async () => {
+          const name = freshName();
+          const index = store.searchIndex(name);
+          await index.upsert(entry('seed', 'seed words', [0, 1], {}));
+          expect(await index.vectorSearch([1, 0], { limit: 5 })).toHaveLength(1);
+          let workDone = false;
+          let outside: Promise<{ ids: string[]; texts: string[]; count: number; beforeCommit: boolean }> | undefined;
+          await store.transaction(async (tx) => {
+            await tx.searchIndex(name).upsert(entry('x', 'fresh words', [1, 0], {}));
+            await new Promise((resolve) => setImmediate(resolve));
+            outside = Promise.all([
+              index.vectorSearch([1, 0], { limit: 5 }),
+              index.textSearch('fresh', { limit: 5 }),
+              index.count(),
+            ]).then(([vectors, texts, count]) => ({ ids: hitIds(vectors), texts: hitIds(texts), count, beforeCommit: !workDone }));
+            await new Promise((resolve) => setTimeout(resolve, 50));
+            workDone = true;
+          });
+          const seen = await outside!;
+          // Either answered before the commit, without the write, or after it, with it: never between.
+          if (seen.beforeCommit) expect(seen).toEqual({ ids: ['seed'], texts: [], count: 1, beforeCommit: true });
+          else expect(seen).toEqual({ ids: ['x', 'seed'], texts: ['x'], count: 2, beforeCommit: false });
+        });
+      });
+
+      describe('rebuilds', () => {
+        it('drops the search index with the collection of the same name, and starts over from nothing', async () => {
+          const name = freshName();
+          await store.collection(name).insert({ id: 'doc' });
+          const index = store.searchIndex(name);
+          await index.upsert(entry('old', 'old words', [1, 0], { kinId: 'k1' }));
+          expect(hitIds(await index.vectorSearch([1, 0], { limit: 5 }))).toEqual(['old']);
+          await store.dropCollection(name);
+          expect(await index.count()).toBe(0);
+          expect(await index.get('old')).toBeNull();
+          expect(await index.vectorSearch([1, 0], { limit: 5 })).toEqual([]);
+          expect(await index.textSearch('old', { limit: 5 })).toEqual([]);
+          await index.upsert(entry('new', 'new words', [1, 0], { kinId: 'k1' }));
+          expect(hitIds(await index.vectorSearch([1, 0], { limit: 5 }))).toEqual(['new']);
+          expect(hitIds(await index.textSearch('words', { limit: 5 }))).toEqual(['new']);
+          expect(await index.count({ kinId: 'k1' })).toBe(1);
+        });
+
+        it('is not listed among the collections', async () => {
+          const name = freshName();
+          await store.searchIndex(name).upsert(entry('a', 'text', null));
+          const listed = await store.listCollections();
+          expect(listed.filter((collection) => collection.includes(name))).toEqual([]);
+          await store.dropCollection(name);
+        });
       });
     });
 

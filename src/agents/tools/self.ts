@@ -73,7 +73,7 @@ export const searchHistoryTool: NativeTool = {
     const needle = input.query.toLowerCase();
     const recent = await context.readStore
       .collection<MessageDoc>(MESSAGES)
-      .find({ kinId: context.kinId, sessionId: null }, { sort: { createdAt: -1, id: -1 }, limit: SCANNED_MESSAGES });
+      .find({ kinId: context.kinId, sessionId: null, taskId: null }, { sort: { createdAt: -1, id: -1 }, limit: SCANNED_MESSAGES });
     const found = recent.filter((message) => message.content?.toLowerCase().includes(needle)).slice(0, input.limit);
     return {
       results: found.map((message) => ({

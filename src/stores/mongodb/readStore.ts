@@ -4,7 +4,6 @@ import {
   type Collection as MongoCollection,
   type Db,
   type Document,
-  type Filter as MongoFilter,
   type UpdateFilter,
 } from 'mongodb';
 import {
@@ -19,6 +18,9 @@ import {
   type Sort,
   type Update,
 } from '../../es/readStore.js';
+import { checkIndexName } from '../searchIndexRules.js';
+import { checkPath, toMongoFilter } from './filters.js';
+import { forgetSearchIndex, searchCollection, searchIndexFor, type SearchContext } from './searchIndex.js';
 
 /**
  * The MongoDB ReadStore: one collection per read-model collection, documents stored with
@@ -29,24 +31,28 @@ import {
 export async function createMongoReadStore(uri: string, dbName?: string): Promise<ReadStore> {
   const client = new MongoClient(uri, { ignoreUndefined: true });
   await client.connect();
-  return storeFor({ client, db: client.db(dbName) }, undefined);
+  const db = client.db(dbName);
+  return storeFor({ client, db, search: { db, ensured: new Map() } }, undefined);
 }
 
-type Context = { client: MongoClient; db: Db };
+type Context = { client: MongoClient; db: Db; search: SearchContext };
 type Stored = { _id: string } & Document;
 
 function storeFor(context: Context, session: ClientSession | undefined): ReadStore {
   const store: ReadStore = {
     collection: <T extends Doc>(name: string) => collectionFor<T>(context, checkName(name), session),
+    searchIndex: (name) => searchIndexFor(context.search, checkIndexName(name), session),
     // MongoDB has no nested transactions: a nested one joins the open session.
     transaction: (work) => (session ? work(store) : runTransaction(context, work)),
     dropCollection: async (name) => {
       await context.db.collection(checkName(name)).drop();
+      await context.db.collection(searchCollection(name)).drop();
+      forgetSearchIndex(context.search, name);
     },
     listCollections: async () =>
       (await context.db.listCollections({}, { nameOnly: true }).toArray())
         .map((info) => info.name)
-        .filter((name) => !name.startsWith('system.')),
+        .filter((name) => !name.startsWith('system.') && !name.startsWith(searchCollection(''))),
     ping: async () => {
       await context.db.command({ ping: 1 });
     },
@@ -118,7 +124,7 @@ async function updateDocs(
   options: { session?: ClientSession },
 ): Promise<number> {
   const operators = toMongoUpdate(json(update));
-  const mongoFilter = toMongoFilter(filter);
+  const mongoFilter = toMongoFilter<Stored>(filter);
   // The upserted document gets _id from the filter; `id` has to be added explicitly.
   if (upsert) operators.$setOnInsert = { id: upsertId(filter) };
   if (Object.keys(operators).length === 0) return collection.countDocuments(mongoFilter, options);
@@ -140,17 +146,11 @@ async function createIndex(collection: MongoCollection<Stored>, index: IndexSpec
 // ---------------------------------------------------------------------------------------------
 // Translation, with the same checks as the SQLite adapter so that both reject the same input.
 
-const FILTER_OPERATORS = new Set(['$eq', '$ne', '$in', '$nin', '$gt', '$gte', '$lt', '$lte', '$exists']);
 const UPDATE_OPERATORS = new Set(['$set', '$unset', '$inc', '$push', '$pull']);
 
 function checkName(name: string): string {
   if (!SAFE_NAME.test(name)) throw new Error(`Invalid collection name: ${name}`);
   return name;
-}
-
-function checkPath(path: string): string {
-  if (!SAFE_NAME.test(path)) throw new Error(`Invalid field path: ${path}`);
-  return path === 'id' ? '_id' : path;
 }
 
 function checkId(doc: Doc): string {
@@ -166,46 +166,6 @@ function checkPage(limit: number | undefined, skip: number | undefined): void {
 
 function json<T>(value: T): T {
   return JSON.parse(JSON.stringify(value)) as T;
-}
-
-function toMongoFilter(filter: Filter): MongoFilter<Stored> {
-  const result: Document = {};
-  for (const [key, value] of Object.entries(filter)) {
-    if (value === undefined) continue;
-    if (key === '$and' || key === '$or') {
-      if (!Array.isArray(value) || value.length === 0) throw new Error(`${key} needs a non-empty array of filters`);
-      result[key] = value.map((inner: Filter) => toMongoFilter(inner));
-    } else if (key.startsWith('$')) {
-      throw new Error(`Unsupported filter operator: ${key}`);
-    } else {
-      result[checkPath(key)] = checkCondition(value);
-    }
-  }
-  return result as MongoFilter<Stored>;
-}
-
-function checkCondition(condition: unknown): unknown {
-  if (typeof condition !== 'object' || condition === null) return checkScalar(condition);
-  const operators = Object.entries(condition);
-  if (Array.isArray(condition) || operators.length === 0 || !operators.every(([op]) => op.startsWith('$'))) {
-    throw new Error(`Equality on objects or arrays is not supported: ${JSON.stringify(condition)}`);
-  }
-  for (const [op, operand] of operators) {
-    if (!FILTER_OPERATORS.has(op)) throw new Error(`Unsupported filter operator: ${op}`);
-    if (op === '$in' || op === '$nin') {
-      if (!Array.isArray(operand)) throw new Error('$in and $nin need an array');
-      operand.forEach(checkScalar);
-    } else if (op !== '$exists') {
-      checkScalar(operand);
-    }
-  }
-  return condition;
-}
-
-function checkScalar(value: unknown): unknown {
-  const scalar = value === null || ['string', 'boolean'].includes(typeof value) || (typeof value === 'number' && Number.isFinite(value));
-  if (!scalar && value !== undefined) throw new Error(`Filters compare scalars only, not ${JSON.stringify(value)}`);
-  return value;
 }
 
 function toMongoSort(sort: Sort): Record<string, 1 | -1> {

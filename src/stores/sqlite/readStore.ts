@@ -11,7 +11,21 @@ import {
   type Sort,
   type Update,
 } from '../../es/readStore.js';
+import { checkIndexName } from '../searchIndexRules.js';
 import type { SqliteHandle } from './database.js';
+import { field, isOperatorObject, where, type Param } from './filterSql.js';
+import {
+  createSearchState,
+  disposeSearchState,
+  dropSearchIndex,
+  newSearchUndo,
+  rollbackSearch,
+  searchIndexFor,
+  warmSearchIndex,
+  type SearchState,
+  type SearchUndo,
+} from './searchIndex.js';
+import { DEFAULT_VECTOR_TUNING, type VectorTuning } from './vectorCache.js';
 
 /**
  * The embedded ReadStore: one table `rm_<collection>` (id, doc JSON) per collection, filters
@@ -19,16 +33,43 @@ import type { SqliteHandle } from './database.js';
  * synchronous SQLite transaction. Locking follows database.ts: writes and transactions hold the
  * shared write lock; plain reads wait only while someone holds it.
  */
-export function createSqliteReadStore(handle: SqliteHandle): ReadStore {
+export function createSqliteReadStore(handle: SqliteHandle, options: SqliteReadStoreOptions = {}): SqliteReadStore {
   const atomically = handle.db.transaction((work: () => unknown) => work());
   const state: State = {
     handle,
     statements: new Map(),
     tables: new Set(),
     atomically: <T>(work: () => T) => atomically(work) as T,
+    search: createSearchState(
+      {
+        db: handle.db,
+        prepare: (sql) => prepare(state, sql),
+        atomically: (work) => state.atomically(work),
+        forgetStatements: () => state.statements.clear(),
+      },
+      { ...DEFAULT_VECTOR_TUNING, ...options.vectors },
+    ),
   };
-  return storeFor(state, outsideTransaction(handle));
+  const mode = outsideTransaction(handle);
+  return {
+    ...storeFor(state, mode),
+    warmSearchIndex: (name, dimensions) => warmSearchIndex(state.search, mode, checkIndexName(name), dimensions),
+  };
 }
+
+export type SqliteReadStoreOptions = {
+  /** When vector searches switch from an exact scan to the ANN index (tests make it small). */
+  vectors?: Partial<VectorTuning>;
+};
+
+export type SqliteReadStore = ReadStore & {
+  /**
+   * Loads a search index's vectors into memory and resolves once its ANN index, if it needs one,
+   * is built: until then, vector searches of a large index scan exactly (correct, slower). Start-up
+   * and benchmarks call it; searches load lazily without it.
+   */
+  warmSearchIndex(name: string, dimensions?: number): Promise<void>;
+};
 
 type State = {
   handle: SqliteHandle;
@@ -37,6 +78,7 @@ type State = {
   tables: Set<string>;
   /** Runs work in a transaction, or in a savepoint when one is already open. */
   atomically<T>(work: () => T): T;
+  search: SearchState;
 };
 
 /** How a store runs statements: taking the write lock, or inside a transaction that holds it. */
@@ -44,9 +86,10 @@ type Mode = {
   read<T>(work: () => T): Promise<T>;
   write<T>(work: () => T): Promise<T>;
   transaction<R>(state: State, work: (tx: ReadStore) => Promise<R>): Promise<R>;
+  /** Inside a transaction: what it changed in the in-memory vectors, undone on rollback. */
+  undo?: SearchUndo;
 };
 
-type Param = string | number;
 type Row = { id: string; doc: string };
 
 const STATEMENT_CACHE_LIMIT = 500;
@@ -63,7 +106,8 @@ function outsideTransaction(handle: SqliteHandle): Mode {
 
 async function runTransaction<R>(state: State, work: (tx: ReadStore) => Promise<R>): Promise<R> {
   const { db } = state.handle;
-  const tx = insideTransaction(state);
+  const undo = newSearchUndo();
+  const tx = insideTransaction(state, undo);
   db.exec('BEGIN IMMEDIATE');
   try {
     const result = await work(storeFor(state, tx.mode));
@@ -72,13 +116,14 @@ async function runTransaction<R>(state: State, work: (tx: ReadStore) => Promise<
   } catch (error) {
     if (db.inTransaction) db.exec('ROLLBACK');
     state.tables.clear();
+    rollbackSearch(state.search, undo);
     throw error;
   } finally {
     tx.end();
   }
 }
 
-function insideTransaction(state: State): { mode: Mode; end: () => void } {
+function insideTransaction(state: State, undo: SearchUndo): { mode: Mode; end: () => void } {
   let open = true;
   const checkOpen = () => {
     if (!open) throw new Error('This transaction is over: use the store, not its tx, after commit');
@@ -90,6 +135,7 @@ function insideTransaction(state: State): { mode: Mode; end: () => void } {
   const mode: Mode = {
     read: run,
     write: run,
+    undo,
     // A nested transaction joins the open one, as it would in a MongoDB session.
     transaction: async (_state, work) => {
       checkOpen();
@@ -102,11 +148,13 @@ function insideTransaction(state: State): { mode: Mode; end: () => void } {
 function storeFor(state: State, mode: Mode): ReadStore {
   const store: ReadStore = {
     collection: <T extends Doc>(name: string) => collectionFor<T>(state, mode, checkName(name)),
+    searchIndex: (name) => searchIndexFor(state.search, mode, checkIndexName(name)),
     transaction: (work) => mode.transaction(state, work),
     dropCollection: (name) =>
       mode.write(() => {
         state.handle.db.exec(`DROP TABLE IF EXISTS ${table(checkName(name))}`);
         state.tables.delete(name);
+        dropSearchIndex(state.search, name);
       }),
     listCollections: () =>
       mode.read(() =>
@@ -116,7 +164,10 @@ function storeFor(state: State, mode: Mode): ReadStore {
       ),
     ping: () => mode.read(() => void prepare(state, 'SELECT 1').get()),
     // The connection belongs to whoever opened the handle (the event store shares it).
-    close: async () => state.statements.clear(),
+    close: async () => {
+      disposeSearchState(state.search);
+      state.statements.clear();
+    },
   };
   return store;
 }
@@ -268,121 +319,6 @@ function duplicateKeysAsErrors<R>(collection: string, work: () => R): R {
 function checkId(doc: Doc): string {
   if (typeof doc.id !== 'string') throw new Error('A document needs a string id');
   return doc.id;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Filters → SQL. Values are parameters; paths are inlined so that expression indexes match.
-
-/** The SQL for a field's value and for its JSON type ('text', 'integer', 'real', 'true', …). */
-type Field = { value: string; type: string };
-
-function field(path: string): Field {
-  if (!SAFE_NAME.test(path)) throw new Error(`Invalid field path: ${path}`);
-  if (path === 'id') return { value: 'id', type: `'text'` };
-  return { value: `json_extract(doc, '$.${path}')`, type: `json_type(doc, '$.${path}')` };
-}
-
-function where(filter: Filter, params: Param[]): string {
-  const parts: string[] = [];
-  for (const [key, value] of Object.entries(filter)) {
-    if (value === undefined) continue;
-    if (key === '$and' || key === '$or') parts.push(logical(key, value, params));
-    else if (key.startsWith('$')) throw new Error(`Unsupported filter operator: ${key}`);
-    else parts.push(condition(field(key), value, params));
-  }
-  return parts.length > 0 ? parts.join(' AND ') : '1';
-}
-
-function logical(key: '$and' | '$or', filters: unknown, params: Param[]): string {
-  if (!Array.isArray(filters) || filters.length === 0) throw new Error(`${key} needs a non-empty array of filters`);
-  const parts = filters.map((filter: Filter) => `(${where(filter, params)})`);
-  return `(${parts.join(key === '$and' ? ' AND ' : ' OR ')})`;
-}
-
-function condition(f: Field, value: unknown, params: Param[]): string {
-  if (!isOperatorObject(value)) return equals(f, value, params);
-  const parts = Object.entries(value)
-    .filter(([, operand]) => operand !== undefined)
-    .map(([operator, operand]) => applyOperator(f, operator, operand, params));
-  return parts.join(' AND ');
-}
-
-const COMPARISONS: Record<string, string> = { $gt: '>', $gte: '>=', $lt: '<', $lte: '<=' };
-
-function applyOperator(f: Field, operator: string, operand: unknown, params: Param[]): string {
-  const comparison = COMPARISONS[operator];
-  if (comparison) return compare(f, comparison, operand, params);
-  switch (operator) {
-    case '$eq':
-      return equals(f, operand, params);
-    case '$ne':
-      return operand === null ? `${f.value} IS NOT NULL` : negate(equals(f, operand, params));
-    case '$in':
-      return oneOf(f, operand, params);
-    case '$nin':
-      return negate(oneOf(f, operand, params));
-    case '$exists':
-      return `${f.type} IS ${operand ? 'NOT ' : ''}NULL`;
-    default:
-      throw new Error(`Unsupported filter operator: ${operator}`);
-  }
-}
-
-/** A missing field makes the comparison NULL; NOT must still count it as "not equal". */
-function negate(sql: string): string {
-  return `NOT ifnull(${sql}, 0)`;
-}
-
-// json_extract turns JSON true/false into 1/0, so every comparison also checks the JSON type,
-// as MongoDB compares only within one type. The value comparison comes first so indexes apply.
-function equals(f: Field, value: unknown, params: Param[]): string {
-  if (value === null) return `${f.value} IS NULL`;
-  if (typeof value === 'boolean') return `(${f.value} = ${value ? 1 : 0} AND ${f.type} = '${value}')`;
-  const param = checkScalar(value);
-  params.push(param);
-  return `(${f.value} = ? AND ${sameType(f, param)})`;
-}
-
-function compare(f: Field, operator: string, value: unknown, params: Param[]): string {
-  if (typeof value !== 'string' && typeof value !== 'number') throw new Error('Ranges compare strings or numbers only');
-  params.push(checkScalar(value));
-  return `(${f.value} ${operator} ? AND ${sameType(f, value)})`;
-}
-
-function oneOf(f: Field, values: unknown, params: Param[]): string {
-  if (!Array.isArray(values)) throw new Error('$in and $nin need an array');
-  const parts: string[] = [];
-  if (values.includes(null)) parts.push(`${f.value} IS NULL`);
-  for (const kind of ['string', 'number'] as const) {
-    const group = values.filter((value) => typeof value === kind).map(checkScalar);
-    if (group.length === 0) continue;
-    params.push(...group);
-    parts.push(`(${f.value} IN (${group.map(() => '?').join(', ')}) AND ${sameType(f, group[0] as Param)})`);
-  }
-  const booleans = values.filter((value): value is boolean => typeof value === 'boolean');
-  if (booleans.length > 0) parts.push(`${f.type} IN (${booleans.map((value) => `'${value}'`).join(', ')})`);
-  if (values.some((value) => value !== null && !['string', 'number', 'boolean'].includes(typeof value))) {
-    throw new Error('$in and $nin take scalars only');
-  }
-  return parts.length > 0 ? `(${parts.join(' OR ')})` : '0';
-}
-
-function sameType(f: Field, value: Param): string {
-  return typeof value === 'string' ? `${f.type} = 'text'` : `${f.type} IN ('integer', 'real')`;
-}
-
-function checkScalar(value: unknown): Param {
-  if (typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value))) return value;
-  throw new Error(`Filters compare scalars only, not ${JSON.stringify(value)}`);
-}
-
-function isOperatorObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== 'object' || value === null) return false;
-  const keys = Object.keys(value);
-  if (Array.isArray(value) || keys.length === 0 || !keys.every((key) => key.startsWith('$'))) {
-    throw new Error(`Equality on objects or arrays is not supported: ${JSON.stringify(value)}`);
-  }
-  return true;
 }
 
 function orderBy(sort: Sort | undefined): string {
