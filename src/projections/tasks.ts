@@ -50,8 +50,9 @@ const notFinished = { $nin: [...FINISHED_STATUSES] };
 
 export const tasksProjection: Projection = {
   name: 'tasks',
-  version: 1,
-  handles: [...taskEventTypes, ...taskGroupEventTypes],
+  version: 2,
+  // A deleted cron leaves its past runs in the list, no longer tied to it (tasks-crons-webhooks.md §2).
+  handles: [...taskEventTypes, ...taskGroupEventTypes, 'CronDeleted'],
   collections: [TASKS],
   async setup(store) {
     const tasks = store.collection(TASKS);
@@ -60,9 +61,15 @@ export const tasksProjection: Projection = {
     await tasks.ensureIndex({ fields: { parentKinId: 1, createdAt: -1 } });
     await tasks.ensureIndex({ fields: { concurrencyGroup: 1, status: 1 } });
     await tasks.ensureIndex({ fields: { parentTaskId: 1 } });
+    await tasks.ensureIndex({ fields: { cronId: 1 } });
   },
   async apply(recorded, store) {
     const tasks = store.collection<TaskDoc>(TASKS);
+    if (recorded.type === 'CronDeleted') {
+      const { cronId } = recorded.data as { cronId: string };
+      await tasks.update({ cronId }, { $set: { cronId: null } });
+      return;
+    }
     if ((taskGroupEventTypes as readonly string[]).includes(recorded.type)) {
       const event = parseTaskGroupEvent(recorded);
       switch (event.type) {

@@ -284,6 +284,10 @@ describe('firing', () => {
     expect((await tasksOf(id)).map((t) => t.id)).toEqual([taskId]);
     const [cron] = (await api.get(`/api/crons?kinId=${kin.id}`)).body.crons;
     expect(cron.lastTriggeredAt).toBeGreaterThan(Date.now() - 60_000);
+    // Deleting the cron keeps its runs, no longer tied to it.
+    await api.delete(`/api/crons/${id}`);
+    expect((await tasksOf(id))).toEqual([]);
+    expect((await api.get(`/api/tasks/${taskId}`)).body.task.title).toBe('Daily digest');
   });
 
   it('scheduled firings share the cron group: at most 5 tasks run, later ones are queued', async () => {
