@@ -17,10 +17,14 @@ let cookie: string;
 type Message = { id: string; role: string; content: string; sourceType: string };
 
 const SUMMARY_REQUEST = 'You maintain the running summary';
+const EXTRACTION_REQUEST = 'You keep the long-term memory';
 const isSummaryRequest = (request: ChatRequest) => contentText(request.messages[0]?.content).startsWith(SUMMARY_REQUEST);
+/** Memory extraction after each snapshot (messages.md §7 step 5); the default answer extracts nothing. */
+const isExtractionRequest = (request: ChatRequest) => contentText(request.messages[0]?.content).startsWith(EXTRACTION_REQUEST);
+const kindOf = (request: ChatRequest) => (isSummaryRequest(request) ? 'summary' : isExtractionRequest(request) ? 'extraction' : 'turn');
 const systemOf = (request: ChatRequest) => contentText(request.messages.find((m) => m.role === 'system')?.content);
 const summaryRequests = () => llm.chatRequests().filter(isSummaryRequest);
-const turnRequests = () => llm.chatRequests().filter((r) => !isSummaryRequest(r));
+const turnRequests = () => llm.chatRequests().filter((r) => kindOf(r) === 'turn');
 const tokens = (text: string) => Math.ceil(text.length / 4);
 
 /** The summaries the fake model writes, in order; then `Summary N`. */
@@ -260,13 +264,14 @@ describe('automatic compaction', () => {
       await until(() => sse.messages().filter((m) => m.type === 'compacting:done' && m.kinId === kin.id).length === 2);
       await sse.close();
 
-      // Turns 1-8, a compaction (16 messages > 15 kept and a full context), turn 9, a compaction.
+      // Turns 1-8, a compaction (16 messages > 15 kept and a full context) with its memory
+      // extraction, turn 9, a compaction: the queue waits for the whole compaction.
       const requests = llm.chatRequests().slice(from);
-      expect(requests.map((r) => (isSummaryRequest(r) ? 'summary' : 'turn'))).toEqual([...Array(8).fill('turn'), 'summary', 'turn', 'summary']);
+      expect(requests.map(kindOf)).toEqual([...Array(8).fill('turn'), 'summary', 'extraction', 'turn', 'summary', 'extraction']);
       // The ninth message was queued all along, yet it was answered only after the compaction.
       const summary = (await api.get(`/api/kins/${kin.id}/compacting/snapshots`)).body.snapshots;
       const firstDone = sse.messages().find((m) => m.type === 'compacting:done' && m.kinId === kin.id)!;
-      expect(systemOf(requests[9]!)).toContain(firstDone.data.summary);
+      expect(systemOf(requests[10]!)).toContain(firstDone.data.summary);
       expect(summary).toHaveLength(2);
     } finally {
       await api.request('PUT', '/api/settings/compacting-threshold', { thresholdPercent: 75 });

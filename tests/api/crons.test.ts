@@ -6,7 +6,7 @@ import type { CommandMetadata } from '../../src/es/decider.js';
 import { nativeTools, type ToolContext } from '../../src/agents/tools.js';
 import { serverTimezone } from '../../src/lib/cronSchedule.js';
 import { contentText, startFakeLlm, type ChatRequest, type FakeLlm } from '../fakes/fakeLlm.js';
-import { client, kinInput, signUp, startTestServer, type Client, type TestServer } from './helpers.js';
+import { client, kinInput, signUp, startTestServer, type Client, type TestServer, until } from './helpers.js';
 import { openSse } from './sse.js';
 
 let server: TestServer;
@@ -15,16 +15,6 @@ let api: Client;
 let cookie: string;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** Polls until `ok` holds (or the time is up) and returns the last value; the caller asserts on it. */
-async function until<T>(probe: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let value = await probe();
-  while (!ok(value) && Date.now() < end) {
-    await sleep(50);
-    value = await probe();
-  }
-  return value;
-}
 
 // A task's turn (told apart by its system prompt) completes the task at once; anything else says ok.
 // A task whose description says HOLD waits for a human instead, and so stays active.

@@ -102,3 +102,14 @@ export async function apiKeyClient(baseUrl: string, cookie: string) {
 }
 
 export const kinInput = (overrides: Record<string, unknown> = {}) => ({ name: 'Scout', role: 'Finds things', model: 'gpt-4o', ...overrides });
+
+/** Polls until `ok` holds (or `timeoutMs` passes) and returns the last value; the caller asserts on it. */
+export async function until<T>(probe: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let value = await probe();
+  while (!ok(value) && Date.now() < end) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
+    value = await probe();
+  }
+  return value;
+}

@@ -2,22 +2,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { contentText, startFakeLlm, type ChatRequest, type FakeLlm, type TurnSpec } from '../fakes/fakeLlm.js';
 import { nativeTools, type ToolContext } from '../../src/agents/tools.js';
 import { timeOutKinRequests } from '../../src/jobs/interKinTimeouts.js';
-import { kinInput, signUp, startTestServer, type Client, type TestServer } from './helpers.js';
+import { kinInput, signUp, startTestServer, type Client, type TestServer, until } from './helpers.js';
 
 let server: TestServer;
 let llm: FakeLlm;
 let api: Client;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until<T>(probe: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let value = await probe();
-  while (!ok(value) && Date.now() < end) {
-    await sleep(25);
-    value = await probe();
-  }
-  return value;
-}
 
 const systemOf = (request: ChatRequest) => contentText(request.messages.find((m) => m.role === 'system')?.content);
 const toolsOf = (request: ChatRequest) => (request.tools ?? []).map((t) => t.function.name);

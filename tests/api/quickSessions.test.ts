@@ -3,7 +3,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { createQuickSession } from '../../src/commands/quickSessions.js';
 import { cleanUpQuickSessions } from '../../src/jobs/quickSessionCleanup.js';
 import { startFakeLlm, type FakeLlm } from '../fakes/fakeLlm.js';
-import { client, kinInput, signUp, startTestServer, type Client, type TestServer } from './helpers.js';
+import { client, kinInput, signUp, startTestServer, type Client, type TestServer, until } from './helpers.js';
 import { queueMessage } from '../../src/commands/messages.js';
 import { MESSAGES } from '../../src/projections/messages.js';
 import { openSse } from './sse.js';
@@ -35,14 +35,7 @@ afterAll(async () => {
 const newKin = async (name: string, target = api) => (await target.post('/api/kins', kinInput({ name, model: 'fake-chat' }))).body.kin as { id: string; slug: string };
 
 /** Polls until `read` gives a value that `done` accepts (or gives up after ~6 s). */
-async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
-  let value = await read();
-  for (let i = 0; i < 300 && !done(value); i++) {
-    await new Promise((r) => setTimeout(r, 20));
-    value = await read();
-  }
-  return value;
-}
+const eventually = <T>(read: () => Promise<T>, done: (value: T) => boolean) => until(read, done, 6000);
 
 const sessionMessages = (id: string, count: number, target = api) =>
   eventually(async () => (await target.get(`/api/quick-sessions/${id}`)).body.messages as any[], (messages) => messages.length >= count);

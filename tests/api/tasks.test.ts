@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { contentText, startFakeLlm, type ChatRequest, type FakeLlm, type TurnSpec } from '../fakes/fakeLlm.js';
 import { spawnTask } from '../../src/commands/tasks.js';
-import { client, kinInput, signUp, startTestServer, type Client, type TestServer } from './helpers.js';
+import { client, kinInput, signUp, startTestServer, type Client, type TestServer, until } from './helpers.js';
 import { openSse } from './sse.js';
 
 let server: TestServer;
@@ -10,16 +10,6 @@ let api: Client;
 let cookie: string;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** Polls until `ok` holds (or ~10 s pass) and returns the last value; the caller then asserts on it. */
-async function until<T>(probe: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let value = await probe();
-  while (!ok(value) && Date.now() < end) {
-    await sleep(25);
-    value = await probe();
-  }
-  return value;
-}
 
 // ── The fake model: a task's turn is told apart by its system prompt, a task by its description ──
 const systemOf = (request: ChatRequest) => contentText(request.messages.find((m) => m.role === 'system')?.content);

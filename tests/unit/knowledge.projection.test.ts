@@ -98,12 +98,28 @@ describe('knowledge projection', () => {
     ]);
     expect(seen.index.map((entry) => entry && { id: entry.id, fields: entry.fields, hasVector: entry.vector !== null })).toEqual([
       null,
-      { id: 'c2', fields: { kinId, sourceId: 's1' }, hasVector: true },
-      { id: 'c3', fields: { kinId, sourceId: 's1' }, hasVector: false },
+      // Chunks recorded without their vector's model get their run's (KnowledgeSourceProcessed).
+      { id: 'c2', fields: { kinId, sourceId: 's1', embeddingModel: 'fake-embed' }, hasVector: true },
+      { id: 'c3', fields: { kinId, sourceId: 's1', embeddingModel: null }, hasVector: false },
       null,
     ]);
+    expect(seen.chunks.map((c) => c.embeddingModel)).toEqual(['fake-embed', null]);
     expect((await knowledgeIndex(once).textSearch('harbour', { filter: { kinId }, limit: 5 })).map((hit) => hit.id)).toEqual(['c3']);
     expect((await knowledgeIndex(once).vectorSearch([0, 1], { filter: { kinId }, limit: 5, minSimilarity: 0.7 })).map((hit) => hit.id)).toEqual(['c2']);
+    // A vector of another model is never compared with them.
+    const otherModel = { filter: { kinId, embeddingModel: 'another-embed' }, limit: 5, minSimilarity: 0.7 };
+    expect(await knowledgeIndex(once).vectorSearch([0, 1], otherModel)).toEqual([]);
+  });
+
+  it('indexes a chunk under the model its event names', async () => {
+    const named: RecordedEvent = {
+      ...events[6]!,
+      id: 'n1',
+      position: 100,
+      data: { ...common, runId: 'run2', batch: 1, chunks: [{ ...chunk('c4', 2, 'lantern keeper', [1, 1]), embeddingModel: 'named-embed' }], recordedAt: at },
+    };
+    const store = await project('named', 1, [named]);
+    expect((await knowledgeIndex(store).get('c4'))?.fields).toEqual({ kinId, sourceId: 's1', embeddingModel: 'named-embed' });
   });
 
   it('drops the chunks of a failed run and of a deleted source or Kin', async () => {
