@@ -1,6 +1,5 @@
+import { singleFileUpload } from './multipart.js';
 import { pipeline } from 'node:stream/promises';
-import type { Request, Response } from 'express';
-import multer from 'multer';
 import { z } from 'zod';
 import { MAX_MESSAGE_FILE_BYTES, uploadMessageFile } from '../commands/files.js';
 import { badRequest, DomainError } from '../es/errors.js';
@@ -29,25 +28,7 @@ const fileNotFound = () => new DomainError(404, 'FILE_NOT_FOUND', 'File not foun
 export function fileOperations(services: Services): Operation[] {
   const { readStore, blobs } = services;
   const tags = ['Files'];
-  const upload = multer({
-    storage: multer.memoryStorage(),
-    limits: { fileSize: MAX_MESSAGE_FILE_BYTES, files: 1, fields: 20, fieldSize: 10 * 1024 },
-    // Browsers send UTF-8 file names without saying so.
-    defParamCharset: 'utf8',
-  }).single('file');
-
-  const parseMultipart = (req: Request, res: Response) =>
-    new Promise<void>((resolve, reject) =>
-      upload(req, res, (error: unknown) => {
-        if (!error) return resolve();
-        if (!(error instanceof multer.MulterError)) return reject(badRequest('UPLOAD_ERROR', 'Malformed multipart body'));
-        if (error.code === 'LIMIT_FILE_SIZE') return reject(badRequest('FILE_TOO_LARGE', 'File too large: max 50 MB'));
-        if (error.code === 'LIMIT_UNEXPECTED_FILE' || error.code === 'LIMIT_FILE_COUNT') {
-          return reject(badRequest('INVALID_FILE', 'Send exactly one file, in the field "file"'));
-        }
-        reject(badRequest('UPLOAD_ERROR', error.message));
-      }),
-    );
+  const parseMultipart = singleFileUpload(MAX_MESSAGE_FILE_BYTES);
 
   return [
     defineRawOperation({

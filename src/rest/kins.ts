@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import multer from 'multer';
+import { singleFileUpload } from './multipart.js';
 import { createKin, deleteKin, kinNotFound, setKinAvatar, SLUG_PATTERN, updateKin } from '../commands/kins.js';
 import { badRequest, DomainError } from '../es/errors.js';
 import { compactingConfigSchema, toolConfigSchema } from '../events/kins.js';
@@ -179,7 +179,7 @@ export function kinOperations(services: Services): Operation[] {
   const { readStore, blobs } = services;
   const kinDeps = { ...services, dataDir: services.config.dataDir };
   const tags = ['Kins'];
-  const upload = multer({ storage: multer.memoryStorage(), limits: { fileSize: 10 * 1024 * 1024, files: 1 } }).single('file');
+  const parseMultipart = singleFileUpload(10 * 1024 * 1024);
 
   return [
     defineOperation({
@@ -321,16 +321,7 @@ export function kinOperations(services: Services): Operation[] {
       },
       async raw(req, res, ctx) {
         const kin = await findKin(services, String(req.params.id));
-        await new Promise<void>((resolve, reject) =>
-          upload(req, res, (error: unknown) => {
-            if (!error) return resolve();
-            if (error instanceof multer.MulterError && error.code === 'LIMIT_FILE_SIZE') {
-              return reject(badRequest('FILE_TOO_LARGE', 'File too large: max 10 MB'));
-            }
-            if (error instanceof multer.MulterError) return reject(badRequest('INVALID_FILE', error.message));
-            reject(error);
-          }),
-        );
+        await parseMultipart(req, res);
         const file = req.file;
         if (!file) throw badRequest('INVALID_FILE', 'No file provided');
         const image = sniffImage(file.buffer);

@@ -1,5 +1,4 @@
 import type { Request, Response } from 'express';
-import multer from 'multer';
 import { v7 as uuidv7 } from 'uuid';
 import { z } from 'zod';
 import { DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_TOKENS, MAX_CHUNK_TOKENS, MIN_CHUNK_TOKENS } from '../agents/chunking.js';
@@ -28,6 +27,7 @@ import {
 import { detectKind, isBlankText, mimeTypeOfKind } from '../lib/textExtraction.js';
 import type { Services } from '../services.js';
 import { findKin } from './kins.js';
+import { singleFileUpload } from './multipart.js';
 import { defineOperation, defineRawOperation, type Operation, type RequestContext } from './operation.js';
 import { parseInput } from './validation.js';
 
@@ -190,24 +190,7 @@ export function knowledgeOperations(services: Services): Operation[] {
   const { readStore } = services;
   const tags = ['Knowledge'];
   const base = '/api/kins/:kinId/knowledge';
-  const upload = multer({
-    storage: multer.memoryStorage(),
-    limits: { fileSize: MAX_KNOWLEDGE_FILE_BYTES, files: 1, fields: 20, fieldSize: 10 * 1024 },
-    defParamCharset: 'utf8',
-  }).single('file');
-
-  const parseMultipart = (req: Request, res: Response) =>
-    new Promise<void>((resolve, reject) =>
-      upload(req, res, (error: unknown) => {
-        if (!error) return resolve();
-        if (!(error instanceof multer.MulterError)) return reject(badRequest('UPLOAD_ERROR', 'Malformed multipart body'));
-        if (error.code === 'LIMIT_FILE_SIZE') return reject(badRequest('FILE_TOO_LARGE', 'File too large: max 50 MB'));
-        if (error.code === 'LIMIT_UNEXPECTED_FILE' || error.code === 'LIMIT_FILE_COUNT') {
-          return reject(badRequest('INVALID_FILE', 'Send exactly one file, in the field "file"'));
-        }
-        reject(badRequest('UPLOAD_ERROR', error.message));
-      }),
-    );
+  const parseMultipart = singleFileUpload(MAX_KNOWLEDGE_FILE_BYTES);
 
   /** The source, if it belongs to this Kin. */
   async function findSource(kin: KinDoc, sourceId: string): Promise<KnowledgeSourceDoc> {

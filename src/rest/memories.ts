@@ -50,6 +50,29 @@ const updateMemoryInput = body(
 
 const inputErrorCodes = { content: 'INVALID_INPUT', category: 'INVALID_INPUT', 'category:invalid_value': 'INVALID_CATEGORY', subject: 'INVALID_INPUT' };
 
+const optionalKinId = z
+  .string({ error: 'kinId must be a string' })
+  .trim()
+  .optional()
+  .transform((value) => value || undefined)
+  .describe('Kin id or slug; absent or empty: every Kin');
+
+const backfillInput = body({ kinId: optionalKinId }, 'BackfillImportanceInput');
+const consolidateInput = body(
+  { kinId: z.string({ error: 'kinId is required' }).trim().min(1, 'kinId is required').describe('Kin id or slug') },
+  'ConsolidateMemoriesInput',
+);
+const reembedInput = body(
+  {
+    kinId: optionalKinId,
+    all: z
+      .boolean({ error: 'all must be a boolean' })
+      .optional()
+      .describe('true: every memory; default: those whose vector is not of the current embedding model (all of them after a model change)'),
+  },
+  'ReembedMemoriesInput',
+);
+
 const kinRef = z.object({ id: z.string().min(1).describe('Kin id or slug') });
 const memoryRef = kinRef.extend({ memoryId: z.string().min(1) });
 
@@ -151,7 +174,9 @@ const newestFirst = { sort: { updatedAt: -1, id: -1 } as const };
 // ── Operations ────────────────────────────────────────────────────────────────────────────────
 
 export function memoryOperations(services: Services): Operation[] {
-  const { readStore } = services;
+  const { readStore, memoryJobs } = services;
+  /** The Kin a job is for (404 KIN_NOT_FOUND for an unknown one), or every Kin. */
+  const jobKinId = async (idOrSlug: string | undefined) => (idOrSlug ? (await findKin(services, idOrSlug)).id : undefined);
   const memories = () => readStore.collection<MemoryDoc>(MEMORIES);
   const tags = ['Memories'];
 
@@ -268,6 +293,50 @@ export function memoryOperations(services: Services): Operation[] {
         const { limit, ...filters } = query;
         const found = await memories().find(filterOf(filters), { ...newestFirst, limit });
         return { memories: found.map(presentGlobal) };
+      },
+    }),
+    defineOperation({
+      name: 'backfillMemoryImportance',
+      summary:
+        'Score every memory whose importance is null with the maintenance model (a job: progress as memory:job-progress on /api/sse; safe to run again)',
+      method: 'post',
+      path: '/api/memories/backfill-importance',
+      auth: 'user',
+      tags,
+      body: backfillInput,
+      errorCodes: { kinId: 'VALIDATION_ERROR' },
+      output: z.object({ updated: z.number().int(), skipped: z.number().int() }).meta({ id: 'BackfillImportanceResult' }),
+      async handler({ body }, ctx) {
+        return memoryJobs.backfillImportance({ kinId: await jobKinId(body.kinId) }, ctx.commandMetadata());
+      },
+    }),
+    defineOperation({
+      name: 'consolidateMemories',
+      summary: "Merge a Kin's near-duplicate memories (a job: progress on /api/sse; safe to run again); `removed` is the net number of memories removed",
+      method: 'post',
+      path: '/api/memories/consolidate',
+      auth: 'user',
+      tags,
+      body: consolidateInput,
+      errorCodes: { kinId: 'VALIDATION_ERROR' },
+      output: z.object({ removed: z.number().int() }).meta({ id: 'ConsolidateMemoriesResult' }),
+      async handler({ body }, ctx) {
+        const kin = await findKin(services, body.kinId);
+        return memoryJobs.consolidate({ kinId: kin.id }, ctx.commandMetadata());
+      },
+    }),
+    defineOperation({
+      name: 'reembedMemories',
+      summary: 'Embed memories again with the current embedding model, 10 at a time (a job: progress on /api/sse; safe to run again)',
+      method: 'post',
+      path: '/api/memories/reembed',
+      auth: 'user',
+      tags,
+      body: reembedInput,
+      errorCodes: { kinId: 'VALIDATION_ERROR', all: 'VALIDATION_ERROR' },
+      output: z.object({ total: z.number().int(), success: z.number().int(), failed: z.number().int() }).meta({ id: 'ReembedMemoriesResult' }),
+      async handler({ body }, ctx) {
+        return memoryJobs.reembed({ kinId: await jobKinId(body.kinId), all: body.all }, ctx.commandMetadata());
       },
     }),
   ];
