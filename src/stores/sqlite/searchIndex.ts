@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { Database, Statement } from 'better-sqlite3';
-import type { Filter } from '../../es/readStore.js';
 import type { IndexEntry, SearchIndex, TextHit, VectorHit } from '../../es/searchIndex.js';
 import { byScore, checkEntry, checkTextSearch, checkVector, checkVectorSearch, searchTerms } from '../searchIndexRules.js';
 import { compileFieldFilter, type Fields } from './fieldMatcher.js';
@@ -220,7 +219,8 @@ function cacheFor(state: SearchState, mode: SearchMode, name: string, dimensions
   if (cached) discard(state, name);
   const bytes = dimensions * 4;
   const { n } = state.sql.prepare(`SELECT count(*) AS n FROM ${table(name)} WHERE length(vector) = ?`).get(bytes) as { n: number };
-  const cache = createVectorCache(dimensions, stamp, state.tuning, n);
+  // Some room to grow: growing copies the whole matrix.
+  const cache = createVectorCache(dimensions, stamp, state.tuning, Math.ceil(n * 1.1) + 64);
   const rows = state.sql.prepare(`SELECT id, fields, vector FROM ${table(name)} WHERE length(vector) = ?`).iterate(bytes);
   for (const row of rows as Iterable<{ id: string; fields: string; vector: Buffer }>) {
     cache.putBytes(row.id, row.vector, JSON.parse(row.fields) as Fields);
