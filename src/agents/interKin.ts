@@ -1,8 +1,7 @@
+import { callMetadata, orError, toolsOf } from './toolKit.js';
 import { z } from 'zod';
 import { replyToKinMessage, sendKinMessage } from '../commands/interKin.js';
-import type { CommandMetadata } from '../es/decider.js';
-import { DomainError } from '../es/errors.js';
-import type { NativeTool, ToolContext } from './tools.js';
+import type { NativeTool } from './tools.js';
 
 /**
  * Inter-Kin messages (kins.md, domain "inter-kin"; list_kins lives in tools.ts). A request carries a
@@ -10,20 +9,9 @@ import type { NativeTool, ToolContext } from './tools.js';
  * informational: the turn that reads one runs without these tools, so two Kins cannot ping-pong.
  */
 
-const interKinTool = <I extends z.ZodType>(
-  tool: Omit<NativeTool, 'input' | 'execute' | 'domain' | 'defaultDisabled'> & { input: I; execute: (input: z.output<I>, context: ToolContext) => Promise<unknown> },
-): NativeTool => ({ domain: 'inter-kin', defaultDisabled: false, ...tool }) as NativeTool;
+const interKinTool = toolsOf('inter-kin');
 
-const callMetadata = (context: ToolContext): CommandMetadata => ({ ...context.metadata, now: new Date() });
 
-async function orError<T>(work: () => Promise<T>): Promise<T | { error: string }> {
-  try {
-    return await work();
-  } catch (error) {
-    if (error instanceof DomainError) return { error: error.message };
-    throw error;
-  }
-}
 
 export const interKinTools: readonly NativeTool[] = [
   interKinTool({

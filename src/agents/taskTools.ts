@@ -1,8 +1,7 @@
+import { callMetadata, orError, toolsOf } from './toolKit.js';
 import { v7 as uuidv7 } from 'uuid';
 import { z } from 'zod';
 import { cancelTask, respondToTask, runTaskCommand, spawnTask, taskNotFound, type SpawnTaskInput } from '../commands/tasks.js';
-import type { CommandMetadata } from '../es/decider.js';
-import { DomainError } from '../es/errors.js';
 import { KINS, type KinDoc } from '../projections/kins.js';
 import { TASKS, type TaskDoc } from '../projections/tasks.js';
 import type { NativeTool, ToolContext } from './tools.js';
@@ -13,22 +12,9 @@ import type { NativeTool, ToolContext } from './tools.js';
  * task's turns get (src/agents/taskTurn.ts decides which turn sees which).
  */
 
-/** Like tools.ts's defineTool, local so that this module does not need tools.ts at load time. */
-const taskTool = <I extends z.ZodType>(
-  tool: Omit<NativeTool, 'input' | 'execute' | 'domain' | 'defaultDisabled'> & { input: I; execute: (input: z.output<I>, context: ToolContext) => Promise<unknown> },
-): NativeTool => ({ domain: 'tasks', defaultDisabled: false, ...tool }) as NativeTool;
+const taskTool = toolsOf('tasks');
 
-const callMetadata = (context: ToolContext): CommandMetadata => ({ ...context.metadata, now: new Date() });
 
-/** A refusal the model can act on is a result, not a failed tool call. */
-async function orError<T>(work: () => Promise<T>): Promise<T | { error: string }> {
-  try {
-    return await work();
-  } catch (error) {
-    if (error instanceof DomainError) return { error: error.message };
-    throw error;
-  }
-}
 
 const NO_TASK = { error: 'No task context: this tool is only available while running a task' };
 

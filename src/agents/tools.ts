@@ -1,3 +1,4 @@
+import { callMetadata } from './toolKit.js';
 import { z } from 'zod';
 import { getCurrentDatetimeTool } from './tools/datetime.js';
 import { httpRequestTool } from './tools/httpRequest.js';
@@ -54,7 +55,6 @@ const defineTool = <I extends z.ZodType>(tool: Omit<NativeTool, 'input' | 'execu
   execute: (input: z.output<I>, context: ToolContext) => Promise<unknown>;
 }): NativeTool => tool as NativeTool;
 
-const callMetadata = (context: ToolContext): CommandMetadata => ({ ...context.metadata, now: new Date() });
 
 const confirmOptions = [
   { label: 'Yes', value: 'yes', variant: 'success' as const },

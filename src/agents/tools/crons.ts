@@ -1,8 +1,7 @@
+import { callMetadata, orError } from '../toolKit.js';
 import { z } from 'zod';
 import type { NativeTool, ToolContext } from '../tools.js';
 import { createCron, deleteCron, updateCron } from '../../commands/crons.js';
-import type { CommandMetadata } from '../../es/decider.js';
-import { DomainError } from '../../es/errors.js';
 import type { CronChanges } from '../../events/crons.js';
 import { CRONS, cronSummaries, type CronDoc, type CronSummary } from '../../projections/crons.js';
 
@@ -12,17 +11,7 @@ import { CRONS, cronSummaries, type CronDoc, type CronSummary } from '../../proj
  * an approved cron runs: a Kin never starts or re-targets work on its own.
  */
 
-const callMetadata = (context: ToolContext): CommandMetadata => ({ ...context.metadata, now: new Date() });
 
-/** Refusals a Kin can act on are results; anything else is a failure of the tool. */
-async function asResult<T>(work: () => Promise<T>): Promise<T | { error: string }> {
-  try {
-    return await work();
-  } catch (error) {
-    if (error instanceof DomainError) return { error: error.message };
-    throw error;
-  }
-}
 
 /** What the Kin is told about a cron: its summary without avatars, dates as ISO strings. */
 function present(summary: CronSummary) {
@@ -66,7 +55,7 @@ const createCronTool: NativeTool = {
     context: ToolContext,
   ) => {
     const { services } = context;
-    return asResult(async () => {
+    return orError(async () => {
       const input = {
         kinId: context.kinId,
         name: args.name,
@@ -127,7 +116,7 @@ const updateCronTool: NativeTool = {
       runOnce: args.run_once,
     };
     const { services } = context;
-    return asResult(async () => {
+    return orError(async () => {
       const result = await updateCron(services, args.cron_id, changes, { by: 'kin', kinId: context.kinId }, callMetadata(context));
       await services.settle(result.position);
       const cron = await describeCron(context, args.cron_id);
@@ -143,7 +132,7 @@ const deleteCronTool: NativeTool = {
   defaultDisabled: false,
   input: z.object({ cron_id: z.string().min(1) }),
   execute: (async (args: { cron_id: string }, context: ToolContext) =>
-    asResult(async () => {
+    orError(async () => {
       const result = await deleteCron(context.services, args.cron_id, { by: 'kin', kinId: context.kinId }, callMetadata(context));
       await context.services.settle(result.position);
       return { success: true };

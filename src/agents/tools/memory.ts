@@ -1,3 +1,4 @@
+import { callMetadata } from '../toolKit.js';
 import { z } from 'zod';
 import type { NativeTool, ToolContext } from '../tools.js';
 import { createMemory, deleteMemory, updateMemory } from '../../commands/memories.js';
@@ -14,7 +15,6 @@ import { searchMemories } from '../memorySearch.js';
  * list_memories browses them. Results are plain JSON the model reads; refusals are `{ error }`.
  */
 
-const callMetadata = (context: ToolContext) => ({ ...context.metadata, now: new Date() });
 
 /** A domain refusal (unknown memory, empty content) is something the model can correct. */
 async function refusalsAsErrors<T>(work: () => Promise<T>): Promise<T | { error: string }> {

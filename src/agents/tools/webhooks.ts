@@ -1,9 +1,8 @@
+import { callMetadata, orError } from '../toolKit.js';
 import { z } from 'zod';
 import type { NativeTool, ToolContext } from '../tools.js';
 import { filterProblem } from '../webhookFilter.js';
 import { createWebhook, deleteWebhook, filterFieldsFor, updateWebhook, type FilterSettings } from '../../commands/webhooks.js';
-import type { CommandMetadata } from '../../es/decider.js';
-import { DomainError } from '../../es/errors.js';
 import type { WebhookChanges } from '../../events/webhooks.js';
 import { incomingUrl, WEBHOOKS, type WebhookDoc } from '../../projections/webhooks.js';
 
@@ -30,7 +29,6 @@ const settingsOf = (args: FilterArgs): FilterSettings => ({
   filterExpression: args.filter_expression,
 });
 
-const callMetadata = (context: ToolContext): CommandMetadata => ({ ...context.metadata, now: new Date() });
 
 const describe = (webhook: WebhookDoc, publicUrl: string) => ({
   id: webhook.id,
@@ -52,15 +50,6 @@ async function ownWebhook(context: ToolContext, webhookId: string): Promise<Webh
   return webhook && webhook.kinId === context.kinId && !webhook.kinDeleted ? webhook : null;
 }
 
-/** Refusals a Kin can act on are results; anything else is a failure of the tool. */
-async function asResult<T>(work: () => Promise<T>): Promise<T | { error: string }> {
-  try {
-    return await work();
-  } catch (error) {
-    if (error instanceof DomainError) return { error: error.message };
-    throw error;
-  }
-}
 
 const createWebhookTool: NativeTool = {
   name: 'create_webhook',
@@ -78,7 +67,7 @@ const createWebhookTool: NativeTool = {
     const problem = filterProblem(settings);
     if (problem) return { error: problem.message };
     const { services } = context;
-    return asResult(async () => {
+    return orError(async () => {
       const input = { kinId: context.kinId, name: args.name, description: args.description?.trim() || null, createdBy: 'kin' as const, filter: filterFieldsFor(settings) };
       const { webhookId, position } = await createWebhook(services, services.config.webhooks, input, callMetadata(context));
       await services.settle(position);
@@ -117,7 +106,7 @@ const updateWebhookTool: NativeTool = {
     if (args.is_active !== undefined) changes.isActive = args.is_active;
     if (args.filter_mode !== undefined) Object.assign(changes, filterFieldsFor(settings));
     const { services } = context;
-    return asResult(async () => {
+    return orError(async () => {
       const result = await updateWebhook(services, webhook.id, changes, callMetadata(context));
       await services.settle(result.position);
       const updated = await ownWebhook(context, webhook.id);
@@ -135,7 +124,7 @@ const deleteWebhookTool: NativeTool = {
   execute: (async (args: { webhook_id: string }, context: ToolContext) => {
     const webhook = await ownWebhook(context, args.webhook_id);
     if (!webhook) return { error: 'Webhook not found' };
-    return asResult(async () => {
+    return orError(async () => {
       const result = await deleteWebhook(context.services, webhook.id, callMetadata(context));
       await context.services.settle(result.position);
       return { success: true };
