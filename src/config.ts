@@ -28,6 +28,11 @@ const envSchema = z.object({
   TASKS_MAX_INTER_KIN_REQUESTS: z.coerce.number().int().min(0).default(3),
   INTER_KIN_RESPONSE_TIMEOUT_MS: z.coerce.number().int().min(1000).default(300_000),
   INTER_KIN_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(20),
+  MEMORY_EXTRACTION_MODEL: z.string().trim().min(1).optional(),
+  MEMORY_CONSOLIDATION_MODEL: z.string().trim().min(1).optional(),
+  COMPACTING_MODEL: z.string().trim().min(1).optional(),
+  MEMORY_CONSOLIDATION_SIMILARITY: z.coerce.number().min(0).max(1).default(0.85),
+  MEMORY_CONSOLIDATION_MAX_GEN: z.coerce.number().int().min(1).default(5),
 });
 
 export type Config = {
@@ -50,6 +55,11 @@ export type Config = {
   webhooks: { rateLimitPerMinute: number; maxPerKin: number; maxPayloadChars: number; logRetentionDays: number; maxLogsPerWebhook: number };
   /** Sub-Kin tasks and inter-Kin messages (tasks-crons-webhooks.md §1 limits). */
   tasks: { maxDepth: number; maxConcurrent: number; maxRequestInput: number; maxInterKinRequests: number; interKinTimeoutMs: number; interKinRatePerMinute: number };
+  /**
+   * Memory maintenance (memory-knowledge.md §3). `extractionModel`: the env fallback after the
+   * settings value (then the Kin's model); `maintenanceModel` scores and merges memories.
+   */
+  memory: { extractionModel: string | null; maintenanceModel: string; consolidationSimilarity: number; consolidationMaxGeneration: number };
 };
 
 /** Reads a secret from the environment, else from `<dataDir>/<file>`, else generates it there (0600). */
@@ -99,6 +109,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxInterKinRequests: e.TASKS_MAX_INTER_KIN_REQUESTS,
       interKinTimeoutMs: e.INTER_KIN_RESPONSE_TIMEOUT_MS,
       interKinRatePerMinute: e.INTER_KIN_RATE_LIMIT_PER_MINUTE,
+    },
+    memory: {
+      extractionModel: e.MEMORY_EXTRACTION_MODEL ?? null,
+      maintenanceModel: e.MEMORY_CONSOLIDATION_MODEL ?? e.COMPACTING_MODEL ?? 'gpt-4.1-nano',
+      consolidationSimilarity: e.MEMORY_CONSOLIDATION_SIMILARITY,
+      consolidationMaxGeneration: e.MEMORY_CONSOLIDATION_MAX_GEN,
     },
   };
 }

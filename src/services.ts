@@ -29,6 +29,8 @@ import { promptAnswerReactor } from './reactors/prompts.js';
 import { knowledgeIngestReactor } from './reactors/knowledge.js';
 import { taskReactor } from './reactors/tasks.js';
 import { interKinReactor } from './reactors/interKin.js';
+import { quickSessionMemoryReactor, snapshotMemoriesReactor } from './reactors/memories.js';
+import { createMemoryJobs, type MemoryJobs } from './jobs/memoryJobs.js';
 import { createCompactor, type Compactor } from './agents/compacting.js';
 import { activeCompaction } from './projections/compacting.js';
 import { createCronScheduler, type CronScheduler } from './jobs/agenda.js';
@@ -57,6 +59,8 @@ export type Services = {
   contextUsage: Map<string, ContextUsage>;
   /** Conversation compaction: manual runs, the post-turn trigger, the pause of a Kin's queue. */
   compacting: Compactor;
+  /** Memory upkeep: backfill, consolidation, re-embedding, and the memory step of a compaction. */
+  memoryJobs: MemoryJobs;
   /** Read-your-writes: waits until the read models include the event at `position`. */
   settle: (position: number | null) => Promise<void>;
   close: () => Promise<void>;
@@ -137,6 +141,7 @@ export async function openServices(config: Config, log: Logger): Promise<Service
   const contextUsage = new Map<string, ContextUsage>();
   let turnDeps: TurnDeps | null = null;
   const compacting = createCompactor(() => services);
+  const memoryJobs = createMemoryJobs(() => services);
   const turns = createTurnRunner({
     readStore,
     runCommand,
@@ -164,6 +169,8 @@ export async function openServices(config: Config, log: Logger): Promise<Service
       knowledgeIngestReactor(() => services),
       taskReactor(() => services),
       interKinReactor(() => services),
+      quickSessionMemoryReactor(() => services),
+      snapshotMemoriesReactor(() => services),
       crons.reactor,
     ],
     onError: (name, error) => log.error({ err: error, reactor: name }, 'reactor failed; retrying'),
@@ -184,12 +191,14 @@ export async function openServices(config: Config, log: Logger): Promise<Service
     reactors,
     contextUsage,
     compacting,
+    memoryJobs,
     settle,
     async close() {
       await reactors.stop();
       await crons.stop();
       await turns.stop();
       await compacting.stop();
+      await memoryJobs.stop();
       await live.stop();
       await projections.stop();
       await stores.close();

@@ -14,6 +14,7 @@ import type { Services } from '../services.js';
 import type { ContextUsage } from './contextUsage.js';
 import { contextWindowOf, estimateTokens } from './contextWindow.js';
 import { resolveLanguageModel } from './providers.js';
+import type { SnapshotMemoriesRef } from './snapshotMemories.js';
 
 /** messages.md §7: a run summarizes at most this many of the oldest non-compacted messages… */
 export const COMPACTING_BATCH_SIZE = 20;
@@ -80,11 +81,12 @@ export const SUMMARY_INSTRUCTIONS = [
   'Answer with the summary only.',
 ].join('\n');
 
-async function summaryRequest(readStore: ReadStore, kin: KinDoc, previous: string | null, messages: MessageDoc[]): Promise<string> {
+/** The messages as the models read them: `[ISO time] <pseudonym|Kin name|source>: content`. */
+export async function transcriptLines(readStore: ReadStore, kin: KinDoc, messages: MessageDoc[]): Promise<string[]> {
   const userIds = [...new Set(messages.filter((m) => m.sourceType === 'user' && m.sourceId).map((m) => m.sourceId!))];
   const users = userIds.length ? await readStore.collection<UserDoc>(USERS).find({ id: { $in: userIds } }) : [];
   const names = new Map(users.map((user) => [user.id, user.name]));
-  const lines = messages.map((message) => {
+  return messages.map((message) => {
     const speaker =
       message.role === 'assistant' ? kin.name : message.sourceType === 'user' ? (names.get(message.sourceId ?? '') ?? 'user') : message.sourceType;
     const text = message.content ?? '';
@@ -92,7 +94,24 @@ async function summaryRequest(readStore: ReadStore, kin: KinDoc, previous: strin
     const tools = message.toolCalls?.length ? ` [used tools: ${message.toolCalls.map((call) => call.name).join(', ')}]` : '';
     return `[${message.createdAt}] ${speaker}: ${shown}${tools}`;
   });
+}
+
+async function summaryRequest(readStore: ReadStore, kin: KinDoc, previous: string | null, messages: MessageDoc[]): Promise<string> {
+  const lines = await transcriptLines(readStore, kin, messages);
   return [`## Previous summary\n${previous ?? '(none)'}`, `## New messages\n${lines.join('\n')}`].join('\n\n');
+}
+
+/**
+ * The messages a snapshot summarized: the last `count` conversational messages up to its boundary
+ * (a snapshot summarizes the oldest ones after the previous boundary, ending at its own), oldest
+ * first. How memory extraction finds them again from the SnapshotTaken event alone.
+ */
+export async function summarizedMessages(readStore: ReadStore, kinId: string, upTo: Boundary, count: number): Promise<MessageDoc[]> {
+  const upToBoundary = { $or: [{ createdAt: { $lt: upTo.createdAt } }, { createdAt: upTo.createdAt, id: { $lte: upTo.id } }] };
+  const latest = await readStore
+    .collection<MessageDoc>(MESSAGES)
+    .find({ $and: [nonCompactedFilter(kinId, null), upToBoundary] }, { sort: { createdAt: -1, id: -1 }, limit: count });
+  return latest.reverse();
 }
 
 const failureText = (thrown: unknown): string => {
@@ -156,29 +175,50 @@ export function createCompactor(services: () => Services): Compactor {
       }
       if (!summary) throw nothingToCompact();
       const last = batch[batch.length - 1]!;
+      const snapshotId = uuidv7();
+      const takenAt = new Date();
       const result = await runCompactionCommand(
         services(),
         {
           type: 'TakeSnapshot',
           kinId,
-          snapshotId: uuidv7(),
+          snapshotId,
           summary,
           upTo: { createdAt: last.createdAt, id: last.id },
           messageCount: batch.length,
           model: kin.model,
           basedOn: active?.snapshotId ?? null,
-          now: new Date(),
+          now: takenAt,
         },
         metadata,
       );
       await services().settle(result.position);
       // The numbers of the last turn no longer describe what the next one will send.
       services().contextUsage.delete(kinId);
-      // Memory extraction from the summarized messages arrives with the memories capability.
-      return { summary, memoriesExtracted: 0 };
+      const memoriesExtracted = await snapshotMemories(
+        { snapshotId, kinId, upTo: { createdAt: last.createdAt, id: last.id }, messageCount: batch.length, takenAt: takenAt.toISOString() },
+        metadata,
+        signal,
+      );
+      return { summary, memoriesExtracted };
     } catch (error) {
       publish('compacting:error', { error: error instanceof Error ? error.message : String(error) });
       throw error;
+    }
+  }
+
+  /**
+   * Step 5 (memory-knowledge.md §3): extraction, consolidation, recalibration and pruning, before
+   * the Kin's queue resumes. compacting:done is sent when its outcome is recorded. If it fails
+   * here, the snapshot reactor does it again later: the summary itself stands.
+   */
+  async function snapshotMemories(snapshot: SnapshotMemoriesRef, metadata: CommandMetadata, signal: AbortSignal): Promise<number> {
+    try {
+      return (await services().memoryJobs.processSnapshot(snapshot, metadata, signal))?.memoriesExtracted ?? 0;
+    } catch (error) {
+      if (signal.aborted) throw error;
+      services().log.error({ err: error, kinId: snapshot.kinId, snapshotId: snapshot.snapshotId }, 'memory extraction after a compaction failed; it will be retried');
+      return 0;
     }
   }
 

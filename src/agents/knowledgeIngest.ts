@@ -201,7 +201,14 @@ export async function processKnowledgeRequest(
         embeddedCount++;
         embeddingModel = embedded.model;
       }
-      const recorded = { chunkId: uuidv7(), position: chunk.position, content: chunk.content, tokenCount: chunk.tokenCount, embedding: vector ? encodeVector(vector) : null };
+      const recorded = {
+        chunkId: uuidv7(),
+        position: chunk.position,
+        content: chunk.content,
+        tokenCount: chunk.tokenCount,
+        embedding: vector ? encodeVector(vector) : null,
+        embeddingModel: vector && embedded ? embedded.model : null,
+      };
       const bytes = Buffer.byteLength(recorded.content) + (recorded.embedding?.length ?? 0) + 128;
       if (pendingBytes + bytes > BATCH_BYTES || pending.length >= BATCH_CHUNKS) await flush();
       pending.push(recorded);

@@ -44,7 +44,8 @@ export async function searchKnowledge(
   const vector = embedded.ok ? embedded.vectors[0] : undefined;
   if (vector) {
     mode = 'hybrid';
-    const hits = await index.vectorSearch(vector, { filter, limit: candidates, minSimilarity: MIN_SIMILARITY });
+    // Vectors of another model live in another space: they are compared only with their own.
+    const hits = await index.vectorSearch(vector, { filter: { ...filter, embeddingModel: embedded.model }, limit: candidates, minSimilarity: MIN_SIMILARITY });
     fuse(hits.map((hit) => hit.id), 1);
   }
 

@@ -2,6 +2,7 @@ import { v7 as uuidv7 } from 'uuid';
 import type { RunCommand } from '../es/commandRunner.js';
 import type { CommandMetadata, Decider } from '../es/decider.js';
 import { badRequest, conflict, notFound } from '../es/errors.js';
+import type { EventStore } from '../es/eventStore.js';
 import type { ReadStore } from '../es/readStore.js';
 import type { Secrets } from '../lib/secrets.js';
 import {
@@ -9,11 +10,14 @@ import {
   memoryStream,
   parseMemoryEvent,
   parseRetrievalEvent,
+  parseSnapshotMemoriesEvent,
+  snapshotMemoriesStream,
   type MemoryCategory,
   type MemoryChanges,
   type MemoryEvent,
   type MemoryScope,
   type RetrievalEvent,
+  type SnapshotMemoriesEvent,
   type SourceChannel,
 } from '../events/memories.js';
 import { embedText } from '../agents/embeddings.js';
@@ -35,7 +39,7 @@ type MemoryFields = {
 
 export type MemoryState = { status: 'none' } | { status: 'active'; memory: MemoryFields } | { status: 'deleted' };
 
-type Embedded = { embedding: number[] | null; embeddingModel: string | null };
+export type Embedded = { embedding: number[] | null; embeddingModel: string | null };
 
 export type NewMemory = MemoryFields & {
   sourceChannel: SourceChannel;
@@ -166,6 +170,8 @@ export type CreateMemoryInput = {
   consolidatedFromIds?: string[] | null;
   /** A caller that may retry (a reactor) passes a derived id, so that a retry creates nothing new. */
   memoryId?: string;
+  /** The content's vector when the caller already has it (the near-duplicate check of extraction). */
+  embedded?: Embedded;
 };
 
 const required = () => badRequest('INVALID_INPUT', 'Content and category are required');
@@ -189,7 +195,7 @@ export async function createMemory(deps: MemoryDeps, input: CreateMemoryInput, m
     consolidationGeneration: input.consolidationGeneration ?? 0,
     consolidatedFromIds: input.consolidatedFromIds ?? null,
   };
-  const embedded = await embedText(deps, content);
+  const embedded = input.embedded ?? (await embedText(deps, content));
   const result = await runMemory(deps, { type: 'CreateMemory', memoryId, memory, embedded, now: metadata.now }, metadata);
   return { memoryId, position: result.position };
 }
@@ -211,13 +217,23 @@ export async function updateMemory(deps: MemoryDeps, input: UpdateMemoryInput, m
   return { position: result.position, changed: result.events.length > 0 };
 }
 
-/** Replaces a memory's vector with one from the current embedding model (POST /api/memories/reembed). */
-export async function reembedMemory(deps: MemoryDeps, memoryId: string, metadata: CommandMetadata) {
+/**
+ * Replaces a memory's vector with one from the current embedding model (POST /api/memories/reembed).
+ * `precomputed`: a vector the caller made in a batch, used if the memory still says `content`.
+ * When the text cannot be embedded nothing is recorded: the old vector is better than none.
+ */
+export async function reembedMemory(
+  deps: MemoryDeps,
+  memoryId: string,
+  metadata: CommandMetadata,
+  precomputed?: { content: string; embedded: Embedded },
+) {
   const current = await deps.readStore.collection<MemoryDoc>(MEMORIES).get(memoryId);
   if (!current) throw memoryNotFound();
-  const embedded = await embedText(deps, current.content);
+  const embedded = precomputed?.content === current.content ? precomputed.embedded : await embedText(deps, current.content);
+  if (embedded.embedding === null) return { position: null, embedded: false };
   const result = await runMemory(deps, { type: 'ReembedMemory', memoryId, embedded, now: metadata.now }, metadata);
-  return { position: result.position, embedded: embedded.embedding !== null };
+  return { position: result.position, embedded: true };
 }
 
 export async function deleteMemory(deps: MemoryDeps, input: { memoryId: string; kinId: string }, metadata: CommandMetadata) {
@@ -239,4 +255,52 @@ export async function recordRetrieval(
     metadata,
   });
   return { position: result.position };
+}
+
+// ── What a compaction snapshot gave the memories (one stream per snapshot) ─────────────────────
+
+export type SnapshotMemoryCounts = { memoriesExtracted: number; memoriesConsolidated: number; memoriesPruned: number };
+
+type SnapshotMemoriesState = { recorded: SnapshotMemoryCounts | null };
+
+export type RecordSnapshotMemories = { type: 'RecordSnapshotMemories'; snapshotId: string; kinId: string; counts: SnapshotMemoryCounts; now: Date };
+
+export const snapshotMemoriesDecider: Decider<SnapshotMemoriesState, RecordSnapshotMemories, SnapshotMemoriesEvent> = {
+  initialState: () => ({ recorded: null }),
+  evolve: (_state, event) => {
+    const { memoriesExtracted, memoriesConsolidated, memoriesPruned } = event.data;
+    return { recorded: { memoriesExtracted, memoriesConsolidated, memoriesPruned } };
+  },
+  // The first record stands: a second run for the same snapshot (a redelivery) found its work done.
+  decide: (command, state) =>
+    state.recorded
+      ? []
+      : [
+          {
+            type: 'SnapshotMemoriesProcessed',
+            data: { snapshotId: command.snapshotId, kinId: command.kinId, ...command.counts, processedAt: command.now.toISOString() },
+          },
+        ],
+};
+
+/** The counts recorded for this snapshot, or null when its memories were not processed yet. */
+export async function snapshotMemoriesRecorded(deps: { eventStore: EventStore }, snapshotId: string): Promise<SnapshotMemoryCounts | null> {
+  const [first] = await deps.eventStore.readStream(snapshotMemoriesStream(snapshotId), { limit: 1 });
+  return first ? snapshotMemoriesDecider.evolve({ recorded: null }, parseSnapshotMemoriesEvent(first)).recorded : null;
+}
+
+/** Records the counts once; returns the counts that stand (the first recorded ones). */
+export async function recordSnapshotMemories(
+  deps: Pick<MemoryDeps, 'runCommand'>,
+  input: { snapshotId: string; kinId: string; counts: SnapshotMemoryCounts },
+  metadata: CommandMetadata,
+) {
+  const result = await deps.runCommand({
+    stream: snapshotMemoriesStream(input.snapshotId),
+    decider: snapshotMemoriesDecider,
+    parse: parseSnapshotMemoriesEvent,
+    command: { type: 'RecordSnapshotMemories', ...input, now: metadata.now },
+    metadata,
+  });
+  return { position: result.position, counts: result.state.recorded ?? input.counts };
 }

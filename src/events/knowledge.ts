@@ -30,6 +30,12 @@ export const recordedChunkSchema = z.object({
   tokenCount: z.number().int().nonnegative(),
   /** Little-endian float32 vector, base64 (a quarter of the size of JSON numbers); null: not embedded. */
   embedding: z.string().nullable(),
+  /**
+   * The model that made `embedding` (null without one): vectors are only compared with vectors of
+   * the same model. Absent from chunks recorded before it was: their source's model applies
+   * (KnowledgeSourceProcessed).
+   */
+  embeddingModel: z.string().nullable().optional(),
 });
 export type RecordedChunk = z.infer<typeof recordedChunkSchema>;
 

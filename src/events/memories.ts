@@ -111,3 +111,31 @@ export const retrievalEventTypes = ['MemoriesRetrieved'] as const;
 
 export const parseRetrievalEvent = (recorded: RecordedEvent): RetrievalEvent =>
   retrievalEventSchema.parse({ type: recorded.type, data: recorded.data });
+
+/**
+ * What a compaction snapshot gave the Kin's memories (messages.md §7 step 5): one event in a
+ * stream of its own per snapshot (`memoryextraction-<snapshotId>`), appended once the extraction,
+ * consolidation, recalibration and pruning that follow the snapshot are done. Its presence is how
+ * a redelivered snapshot (a restart, the reactor after the compactor) is known to need nothing
+ * more; the live feed reports it as compacting:done.
+ */
+export const snapshotMemoriesStream = (snapshotId: string) => `memoryextraction-${snapshotId}`;
+
+export const snapshotMemoriesEventSchema = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('SnapshotMemoriesProcessed'),
+    data: z.object({
+      snapshotId: z.string(),
+      kinId: z.string(),
+      memoriesExtracted: z.number().int(),
+      memoriesConsolidated: z.number().int(),
+      memoriesPruned: z.number().int(),
+      processedAt: z.string(),
+    }),
+  }),
+]);
+export type SnapshotMemoriesEvent = z.infer<typeof snapshotMemoriesEventSchema>;
+export const snapshotMemoriesEventTypes = ['SnapshotMemoriesProcessed'] as const;
+
+export const parseSnapshotMemoriesEvent = (recorded: RecordedEvent): SnapshotMemoriesEvent =>
+  snapshotMemoriesEventSchema.parse({ type: recorded.type, data: recorded.data });

@@ -1,17 +1,18 @@
 import type { LiveMapper } from './feed.js';
-import { parseCompactionEvent } from '../events/compacting.js';
+import { parseSnapshotMemoriesEvent } from '../events/memories.js';
+import { COMPACTING_SNAPSHOTS, type SnapshotDoc } from '../projections/compacting.js';
 
 /**
- * compacting:done when a snapshot is recorded (platform.md §10). `compacting:start` and
- * `compacting:error` are not facts of the log: src/agents/compacting.ts publishes them as they
- * happen. Rollbacks and purges send nothing (messages.md §7).
- *
- * `memoriesExtracted` is 0 until memory extraction from compaction exists.
+ * compacting:done (platform.md §10) once a compaction is complete: its snapshot is taken and the
+ * memories it gave are recorded (SnapshotMemoriesProcessed, messages.md §7 steps 5 and 7), so that
+ * `memoriesExtracted` is the real count. `compacting:start` and `compacting:error` are not facts of
+ * the log: src/agents/compacting.ts publishes them as they happen. Rollbacks and purges send
+ * nothing (messages.md §7).
  */
-export const compactingLiveMessages: LiveMapper = (recorded) => {
-  if (recorded.type !== 'SnapshotTaken' || !recorded.stream.startsWith('compaction-')) return [];
-  const event = parseCompactionEvent(recorded);
-  if (event.type !== 'SnapshotTaken') return [];
-  const { kinId, summary } = event.data;
-  return [{ type: 'compacting:done', kinId, data: { kinId, summary, memoriesExtracted: 0 } }];
+export const compactingLiveMessages: LiveMapper = async (recorded, readStore) => {
+  if (recorded.type !== 'SnapshotMemoriesProcessed') return [];
+  const { snapshotId, kinId, memoriesExtracted } = parseSnapshotMemoriesEvent(recorded).data;
+  const snapshot = await readStore.collection<SnapshotDoc>(COMPACTING_SNAPSHOTS).get(snapshotId);
+  if (!snapshot) return [];
+  return [{ type: 'compacting:done', kinId, data: { kinId, summary: snapshot.summary, memoriesExtracted } }];
 };

@@ -50,6 +50,8 @@ export type KnowledgeChunkDoc = Doc & {
   position: number;
   tokenCount: number;
   metadata: { embedded: boolean };
+  /** The model of the chunk's vector (null: none, or not known yet for a chunk recorded without it). */
+  embeddingModel: string | null;
   createdAt: string;
 };
 
@@ -88,9 +90,25 @@ async function patchSource(store: ReadStore, sourceId: string, change: (doc: Kno
   if (next) await sources(store).replace(next);
 }
 
+/**
+ * Chunks recorded before chunks named their vector's model get the model their source's run
+ * reports, so that searches (which compare a vector only with vectors of its own model) find them.
+ */
+async function nameLegacyVectorModel(store: ReadStore, sourceId: string, runId: string, embeddingModel: string | null) {
+  if (!embeddingModel) return;
+  const unnamed = await chunks(store).find({ sourceId, runId, 'metadata.embedded': true, embeddingModel: null });
+  const index = knowledgeIndex(store);
+  for (const chunk of unnamed) {
+    await chunks(store).update({ id: chunk.id }, { $set: { embeddingModel } });
+    const entry = await index.get(chunk.id);
+    if (entry) await index.upsert({ ...entry, fields: { ...entry.fields, embeddingModel } });
+  }
+}
+
 export const knowledgeProjection: Projection = {
   name: 'knowledge',
-  version: 1,
+  // 2: chunks name their vector's model (in the read model and as an index field).
+  version: 2,
   handles: [...knowledgeEventTypes, 'KinDeleted'],
   collections: [KNOWLEDGE_SOURCES, KNOWLEDGE_CHUNKS],
   async setup(store) {
@@ -143,6 +161,7 @@ export const knowledgeProjection: Projection = {
         const index = knowledgeIndex(store);
         for (const chunk of event.data.chunks) {
           const { chunkId, position, content, tokenCount, embedding } = chunk;
+          const embeddingModel = embedding === null ? null : (chunk.embeddingModel ?? null);
           await chunks(store).replace({
             id: chunkId,
             sourceId,
@@ -152,14 +171,21 @@ export const knowledgeProjection: Projection = {
             position,
             tokenCount,
             metadata: { embedded: embedding !== null },
+            embeddingModel,
             createdAt: recordedAt,
           });
-          await index.upsert({ id: chunkId, text: content, vector: embedding === null ? null : decodeVector(embedding), fields: { kinId, sourceId } });
+          await index.upsert({
+            id: chunkId,
+            text: content,
+            vector: embedding === null ? null : decodeVector(embedding),
+            fields: { kinId, sourceId, embeddingModel },
+          });
         }
         return;
       }
       case 'KnowledgeSourceProcessed': {
         const { sourceId, runId, chunkCount, tokenCount, embeddedCount, embeddingModel, processedAt } = event.data;
+        if ((await sources(store).get(sourceId))?.runId === runId) await nameLegacyVectorModel(store, sourceId, runId, embeddingModel);
         await patchSource(store, sourceId, (doc) =>
           doc.runId !== runId
             ? null

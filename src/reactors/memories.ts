@@ -5,6 +5,8 @@ import type { EventStore } from '../es/eventStore.js';
 import type { Reactor } from '../es/reactors.js';
 import { memoryStream } from '../events/memories.js';
 import { parseQuickSessionEvent, quickSessionStream } from '../events/quickSessions.js';
+import { parseCompactionEvent } from '../events/compacting.js';
+import type { MemoryJobs } from '../jobs/memoryJobs.js';
 
 /** Namespace of the memory ids derived from quick session ids (so a redelivery creates nothing new). */
 const QUICK_SESSION_MEMORY_NAMESPACE = 'a4d1c0de-7c1e-4b5a-9f00-000000000002';
@@ -41,6 +43,30 @@ export function quickSessionMemoryReactor(services: () => MemoryDeps & { eventSt
         if (error instanceof DomainError && (error.code === 'KIN_NOT_FOUND' || error.code === 'MEMORY_EXISTS')) return;
         throw error;
       }
+    },
+  };
+}
+
+/**
+ * The memory step of a compaction (messages.md §7 step 5) for every snapshot taken: the compactor
+ * normally does it before this reactor is delivered the snapshot, which then finds it recorded; a
+ * crash between the snapshot and the record (or during the step) is made good here at the next
+ * start. Snapshots taken before memories existed get their memories extracted on the first run.
+ */
+export function snapshotMemoriesReactor(services: () => { memoryJobs: MemoryJobs }): Reactor {
+  return {
+    name: 'snapshot-memories',
+    handles: ['SnapshotTaken'],
+    async react(recorded, signal) {
+      if (!recorded.stream.startsWith('compaction-')) return;
+      const event = parseCompactionEvent(recorded);
+      if (event.type !== 'SnapshotTaken') return;
+      const { snapshotId, kinId, upToMessageId, upToCreatedAt, messageCount, createdAt } = event.data;
+      await services().memoryJobs.processSnapshot(
+        { snapshotId, kinId, upTo: { createdAt: upToCreatedAt, id: upToMessageId }, messageCount, takenAt: createdAt },
+        { actor: recorded.metadata.actor, correlationId: recorded.metadata.correlationId, causationId: recorded.id, now: new Date() },
+        signal,
+      );
     },
   };
 }
