@@ -119,42 +119,47 @@ export function createProjectionRunner(deps: {
     }
   };
 
-  /** Runs one lane until it has nothing left to read; returns whether it made progress. */
-  async function drain(lane: Lane): Promise<boolean> {
-    let progressed = false;
-    while (!loop.isStopped()) {
-      const batch = (await eventStore.readAll({ fromPosition: Math.max(lane.position, 0), limit: batchSize + 1 }))
-        .filter((event) => event.position > lane.position)
-        .slice(0, batchSize);
-      if (batch.length === 0) return progressed;
-      progressed = true;
-      const handled = batch.some((event) => lane.projection.handles.includes(event.type));
-      lane.skipped += batch.length;
-      if (handled || lane.skipped >= FLUSH_AFTER_SKIPPED) {
-        const outcome = await applyBatch(readStore, lane.projection, lane.stored, batch);
-        // Not applied: another process moved the checkpoint; carry on from where it is.
-        lane.position = lane.stored = outcome.position;
-        lane.skipped = 0;
-      } else {
-        lane.position = batch[batch.length - 1]!.position;
-      }
-      lane.error = null;
-      settleWaiters();
+  /** Gives a lane the events of a batch it has not had yet. */
+  async function advance(lane: Lane, batch: RecordedEvent[]): Promise<void> {
+    const events = batch.filter((event) => event.position > lane.position);
+    if (events.length === 0) return;
+    const handled = events.some((event) => lane.projection.handles.includes(event.type));
+    lane.skipped += events.length;
+    if (handled || lane.skipped >= FLUSH_AFTER_SKIPPED) {
+      const outcome = await applyBatch(readStore, lane.projection, lane.stored, events);
+      // Not applied: another process moved the checkpoint; carry on from where it is.
+      lane.position = lane.stored = outcome.position;
+      lane.skipped = 0;
+    } else {
+      lane.position = events[events.length - 1]!.position;
     }
-    return progressed;
+    lane.error = null;
   }
 
-  /** One pass over every lane; a failing projection is retried after a pause. */
+  /**
+   * Reads the log once per batch for every lane, from the lane furthest behind. A failing lane sits
+   * out the rest of the pass (it is retried after a pause), so it cannot hold the others back.
+   */
   async function pass() {
     let failed = false;
-    for (const lane of lanes) {
-      try {
-        await drain(lane);
-      } catch (error) {
-        failed = true;
-        lane.error = error instanceof Error ? error.message : String(error);
-        deps.onError?.(lane.projection.name, error);
+    const active = new Set(lanes);
+    while (!loop.isStopped() && active.size > 0) {
+      const from = Math.min(...[...active].map((lane) => lane.position));
+      const batch = (await eventStore.readAll({ fromPosition: Math.max(from, 0), limit: batchSize + 1 }))
+        .filter((event) => event.position > from)
+        .slice(0, batchSize);
+      if (batch.length === 0) break;
+      for (const lane of active) {
+        try {
+          await advance(lane, batch);
+        } catch (error) {
+          failed = true;
+          active.delete(lane);
+          lane.error = error instanceof Error ? error.message : String(error);
+          deps.onError?.(lane.projection.name, error);
+        }
       }
+      settleWaiters();
     }
     settleWaiters();
     return { failed };

@@ -53,3 +53,43 @@ describe('projection runner', () => {
     expect(await readStore.collection('counted').count()).toBe(2);
   });
 });
+
+describe('a failing projection', () => {
+  it('does not hold the others back, and catches up once it works again', async () => {
+    const handle = openSqlite(join(dir, 'failing.db'));
+    const eventStore = createSqliteEventStore(handle);
+    const readStore = createSqliteReadStore(handle);
+    let broken = true;
+    const fragile: Projection = {
+      name: 'fragile',
+      version: 1,
+      handles: ['Counted'],
+      collections: ['fragile'],
+      async apply(event, store) {
+        if (broken) throw new Error('not today');
+        await store.collection('fragile').replace({ id: event.id });
+      },
+    };
+    const sturdy: Projection = {
+      name: 'sturdy',
+      version: 1,
+      handles: ['Counted'],
+      collections: ['sturdy'],
+      async apply(event, store) {
+        await store.collection('sturdy').replace({ id: event.id });
+      },
+    };
+    const runner = createProjectionRunner({ eventStore, readStore, projections: [fragile, sturdy], batchSize: 2 });
+    await runner.start();
+    await eventStore.append('count-2', Array.from({ length: 7 }, (_, n) => ({ type: 'Counted', data: { n }, metadata: meta })), 'any');
+    runner.notify();
+    for (let i = 0; i < 100 && (await readStore.collection('sturdy').count()) < 7; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await readStore.collection('sturdy').count()).toBe(7);
+    expect(await readStore.collection('fragile').count()).toBe(0);
+    expect(runner.status().find((s) => s.name === 'fragile')!.error).toBe('not today');
+    broken = false;
+    for (let i = 0; i < 150 && (await readStore.collection('fragile').count()) < 7; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await readStore.collection('fragile').count()).toBe(7);
+    await runner.stop();
+  });
+});
