@@ -24,7 +24,7 @@ const sendInput = z
 const fileOut = z.object({ id: z.string(), name: z.string(), mimeType: z.string(), size: z.number(), url: z.string() }).meta({ id: 'MessageFile' });
 const toolCallOut = z.object({ id: z.string(), name: z.string(), args: z.unknown(), result: z.unknown().optional(), offset: z.number() });
 
-const messageOut = z
+export const messageOut = z
   .object({
     id: z.string(),
     role: z.enum(['user', 'assistant', 'system']),

@@ -17,7 +17,7 @@ import { QUICK_SESSIONS, type QuickSessionDoc } from '../projections/quickSessio
 import { filesByIds } from '../projections/files.js';
 import type { Services } from '../services.js';
 import { findKin } from './kins.js';
-import { presentMessages } from './messages.js';
+import { messageOut, presentMessages } from './messages.js';
 import { defineOperation, type Operation } from './operation.js';
 
 const MAX_CONTENT_LENGTH = 100_000;
@@ -88,23 +88,10 @@ const quickSession = z
 
 const listedSession = quickSession.extend({ messageCount: z.number().int().optional().describe('closed sessions only') }).meta({ id: 'QuickSessionListItem' });
 
-const sessionMessage = z
-  .object({
-    id: z.string(),
-    role: z.enum(['user', 'assistant', 'system']),
-    content: z.string().nullable(),
-    sourceType: z.string(),
-    sourceId: z.string().nullable(),
-    sourceName: z.string().nullable(),
-    sourceAvatarUrl: z.string().nullable(),
-    isRedacted: z.boolean(),
-    toolCalls: z.array(z.object({ id: z.string(), name: z.string(), args: z.unknown(), result: z.unknown().optional(), offset: z.number() })).nullable(),
-    resolvedTaskId: z.null(),
-    injectedMemories: z.unknown().nullable(),
-    stepLimitReached: z.boolean(),
-    files: z.array(z.object({ id: z.string(), name: z.string(), mimeType: z.string(), size: z.number(), url: z.string() })),
-    createdAt: z.string(),
-  })
+/** A history message without reactions or extraction traces (messages.md §5). */
+const sessionMessage = messageOut
+  .omit({ reactions: true, memoriesExtracted: true })
+  .extend({ resolvedTaskId: z.null() })
   .meta({ id: 'QuickSessionMessage' });
 
 const ok = z.object({ ok: z.literal(true) });
