@@ -1,6 +1,6 @@
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { startFakeLlm, type FakeLlm } from '../tests/fakes/fakeLlm.js';
-import { note } from './lib.js';
+import { note, adminApiKey, callApi, type Target } from './lib.js';
 
 /**
  * The client side of bench/conversation.ts, run in a worker thread so that it does not share the
@@ -57,8 +57,6 @@ export type FromClient =
   | { type: 'result'; result: ScenarioResult }
   | { type: 'failed'; message: string };
 
-type Target = { base: string; origin: string };
-
 const now = () => performance.now();
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -70,32 +68,11 @@ export const POSTERS = 20;
 /** A turn that did not end within this long is a failure of the benchmark, not a slow figure. */
 const TURN_TIMEOUT_MS = 60_000;
 
-async function call(target: Target, path: string, init: { method?: string; headers?: Record<string, string>; body?: unknown } = {}) {
-  const response = await fetch(target.base + path, {
-    method: init.method ?? 'POST',
-    // Better Auth refuses state-changing calls without a trusted Origin (CSRF protection).
-    headers: { 'content-type': 'application/json', origin: target.origin, ...init.headers },
-    body: init.body === undefined ? undefined : JSON.stringify(init.body),
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${init.method ?? 'POST'} ${path} answered ${response.status}: ${text}`);
-  return { response, body: JSON.parse(text) as Record<string, unknown> };
-}
-
 /** Admin sign-up, an API key, the fake LLM as an openai-compatible provider, and `count` Kins on its model. */
 async function prepare(target: Target, llmBaseUrl: string, count: number): Promise<{ apiKey: string; kinIds: string[] }> {
-  const signUp = await call(target, '/api/auth/sign-up/email', {
-    body: { name: 'Bench', email: 'bench@example.com', password: 'bench-password-1' },
-  });
-  const cookie = signUp.response.headers
-    .getSetCookie()
-    .map((header) => header.split(';', 1)[0])
-    .join('; ');
-  const created = await call(target, '/api/auth/api-key/create', { headers: { cookie }, body: { name: 'bench' } });
-  const apiKey = created.body.key;
-  if (typeof apiKey !== 'string') throw new Error('API key creation did not return a key');
+  const apiKey = await adminApiKey(target);
   const headers = { 'x-api-key': apiKey };
-  const provider = await call(target, '/api/providers', {
+  const provider = await callApi(target, '/api/providers', {
     headers,
     body: { name: 'Fake', type: 'openai-compatible', config: { baseUrl: llmBaseUrl, apiKey: 'sk-bench' } },
   });
@@ -104,7 +81,7 @@ async function prepare(target: Target, llmBaseUrl: string, count: number): Promi
   }
   const kinIds: string[] = [];
   for (let i = 0; i < count; i++) {
-    const kin = await call(target, '/api/kins', { headers, body: { name: `Bench Kin ${i + 1}`, role: 'benchmark', model: 'fake-chat' } });
+    const kin = await callApi(target, '/api/kins', { headers, body: { name: `Bench Kin ${i + 1}`, role: 'benchmark', model: 'fake-chat' } });
     const kinId = (kin.body.kin as { id?: unknown } | undefined)?.id;
     if (typeof kinId !== 'string') throw new Error('POST /api/kins did not return a Kin id');
     kinIds.push(kinId);

@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import { loadConfig } from '../src/config.js';
 import { startServer } from '../src/server.js';
 import { openServices, type Services } from '../src/services.js';
-import { benchDuration, isMain, note, printSections, round, withTempDir, type Row, type Section } from './lib.js';
+import { benchDuration, isMain, note, printSections, round, withTempDir, type Row, type Section, adminApiKey, callApi, type Target } from './lib.js';
 
 /**
  * Requests per second through the whole stack (express, Better Auth API-key check, operation table,
@@ -18,33 +18,10 @@ const NEW_KIN = { name: 'Bench Kin', role: 'benchmark', model: 'gpt-4o' };
 
 type Credentials = { apiKey: string; kinId: string };
 
-type Target = { base: string; origin: string };
-
-async function call(target: Target, path: string, init: { method?: string; headers?: Record<string, string>; body?: unknown }) {
-  const response = await fetch(target.base + path, {
-    method: init.method ?? 'POST',
-    // Better Auth refuses state-changing calls without a trusted Origin (CSRF protection).
-    headers: { 'content-type': 'application/json', origin: target.origin, ...init.headers },
-    body: init.body === undefined ? undefined : JSON.stringify(init.body),
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${init.method ?? 'POST'} ${path} answered ${response.status}: ${text}`);
-  return { response, body: JSON.parse(text) as Record<string, unknown> };
-}
-
 /** Signs up the first user (an admin), creates an API key with its session, and one Kin to read. */
 async function prepare(target: Target): Promise<Credentials> {
-  const signUp = await call(target, '/api/auth/sign-up/email', {
-    body: { name: 'Bench', email: 'bench@example.com', password: 'bench-password-1' },
-  });
-  const cookie = signUp.response.headers
-    .getSetCookie()
-    .map((header) => header.split(';', 1)[0])
-    .join('; ');
-  const created = await call(target, '/api/auth/api-key/create', { headers: { cookie }, body: { name: 'bench' } });
-  const apiKey = created.body.key;
-  if (typeof apiKey !== 'string') throw new Error('API key creation did not return a key');
-  const kin = await call(target, '/api/kins', { headers: { 'x-api-key': apiKey }, body: NEW_KIN });
+  const apiKey = await adminApiKey(target);
+  const kin = await callApi(target, '/api/kins', { headers: { 'x-api-key': apiKey }, body: NEW_KIN });
   const kinId = (kin.body.kin as { id?: unknown } | undefined)?.id;
   if (typeof kinId !== 'string') throw new Error('POST /api/kins did not return a Kin id');
   return { apiKey, kinId };

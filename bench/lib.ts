@@ -77,3 +77,33 @@ export function printSections(sections: Section[]): void {
 export const note = (message: string): void => {
   process.stderr.write(`${message}\n`);
 };
+
+/** The server under test: its base URL and the Origin Better Auth trusts. */
+export type Target = { base: string; origin: string };
+
+/** A JSON call that must succeed (anything else stops the benchmark with the server's answer). */
+export async function callApi(target: Target, path: string, init: { method?: string; headers?: Record<string, string>; body?: unknown } = {}) {
+  const response = await fetch(target.base + path, {
+    method: init.method ?? 'POST',
+    // Better Auth refuses state-changing calls without a trusted Origin (CSRF protection).
+    headers: { 'content-type': 'application/json', origin: target.origin, ...init.headers },
+    body: init.body === undefined ? undefined : JSON.stringify(init.body),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${init.method ?? 'POST'} ${path} answered ${response.status}: ${text}`);
+  return { response, body: JSON.parse(text) as Record<string, any> };
+}
+
+/** Signs up the first user (an admin) and returns an API key of theirs. */
+export async function adminApiKey(target: Target): Promise<string> {
+  const signUp = await callApi(target, '/api/auth/sign-up/email', {
+    body: { name: 'Bench', email: 'bench@example.com', password: 'bench-password-1' },
+  });
+  const cookie = signUp.response.headers
+    .getSetCookie()
+    .map((header) => header.split(';', 1)[0])
+    .join('; ');
+  const apiKey = (await callApi(target, '/api/auth/api-key/create', { headers: { cookie }, body: { name: 'bench' } })).body.key;
+  if (typeof apiKey !== 'string') throw new Error('API key creation did not return a key');
+  return apiKey;
+}

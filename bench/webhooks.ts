@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import { loadConfig } from '../src/config.js';
 import { startServer, type RunningServer } from '../src/server.js';
 import { openServices, type Services } from '../src/services.js';
-import { benchDuration, isMain, note, printSections, round, withTempDir, type Row, type Section } from './lib.js';
+import { benchDuration, isMain, note, printSections, round, withTempDir, type Row, type Section, adminApiKey, callApi } from './lib.js';
 
 /**
  * Incoming webhook ingestion through the whole stack, on loopback with the embedded SQLite stores:
@@ -41,30 +41,17 @@ const SCENARIOS: Scenario[] = [
   { name: 'filtered out (logged, no turn)', runner: 'running', filtered: true },
 ];
 
-async function call(base: string, origin: string, path: string, init: { method?: string; headers?: Record<string, string>; body?: unknown }) {
-  const response = await fetch(base + path, {
-    method: init.method ?? 'POST',
-    // Better Auth refuses state-changing calls without a trusted Origin (CSRF protection).
-    headers: { 'content-type': 'application/json', origin, ...init.headers },
-    body: init.body === undefined ? undefined : JSON.stringify(init.body),
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${init.method ?? 'POST'} ${path} answered ${response.status}: ${text}`);
-  return { response, body: JSON.parse(text) as Record<string, any> };
-}
-
 /** An admin, an API key, a Kin without provider and one webhook; returns the webhook and its token. */
 async function prepare(base: string, origin: string, filtered: boolean) {
-  const signUp = await call(base, origin, '/api/auth/sign-up/email', { body: { name: 'Bench', email: 'bench@example.com', password: 'bench-password-1' } });
-  const cookie = signUp.response.headers.getSetCookie().map((header) => header.split(';', 1)[0]).join('; ');
-  const key = (await call(base, origin, '/api/auth/api-key/create', { headers: { cookie }, body: { name: 'bench' } })).body.key as string;
+  const target = { base, origin };
+  const key = await adminApiKey(target);
   const headers = { 'x-api-key': key };
-  const kin = await call(base, origin, '/api/kins', { headers, body: { name: 'Receiver', role: 'benchmark', model: 'gpt-4o' } });
-  const webhook = await call(base, origin, '/api/webhooks', { headers, body: { kinId: kin.body.kin.id, name: 'CI' } });
+  const kin = await callApi(target, '/api/kins', { headers, body: { name: 'Receiver', role: 'benchmark', model: 'gpt-4o' } });
+  const webhook = await callApi(target, '/api/webhooks', { headers, body: { kinId: kin.body.kin.id, name: 'CI' } });
   const { id, token } = webhook.body.webhook as { id: string; token: string };
   if (filtered) {
     const filter = { filterMode: 'simple', filterField: 'action', filterAllowedValues: ['requested'] };
-    await call(base, origin, `/api/webhooks/${id}`, { method: 'PATCH', headers, body: filter });
+    await callApi(target, `/api/webhooks/${id}`, { method: 'PATCH', headers, body: filter });
   }
   return { webhookId: id, token };
 }
