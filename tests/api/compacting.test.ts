@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { contentText, lastUserText, startFakeLlm, type ChatRequest, type FakeLlm } from '../fakes/fakeLlm.js';
-import { client, kinInput, signUp, startTestServer, type Client, type TestServer } from './helpers.js';
+import { client, kinInput, signUp, startTestServer, type Client, type TestServer, addFakeProvider } from './helpers.js';
 import { openSse } from './sse.js';
 
 /**
@@ -36,7 +36,7 @@ beforeAll(async () => {
   llm.setDefault((request) => (isSummaryRequest(request) ? { text: summaries.shift() ?? `Summary ${++written}` } : { text: `Reply to ${lastUserText(request)}` }));
   server = await startTestServer();
   ({ api, cookie } = await signUp(server.url));
-  const provider = await api.post('/api/providers', { name: 'Fake', type: 'openai-compatible', config: { baseUrl: llm.baseUrl, apiKey: 'sk-fake' } });
+  const provider = await addFakeProvider(api, llm.baseUrl, 'sk-fake');
   expect(provider.status).toBe(201);
 });
 afterAll(async () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeLlm, toolResults, type FakeLlm } from '../fakes/fakeLlm.js';
-import { kinInput, signUp, startTestServer, type Client, type TestServer } from './helpers.js';
+import { kinInput, signUp, startTestServer, type Client, type TestServer, addFakeProvider } from './helpers.js';
 import { openSse } from './sse.js';
 
 let server: TestServer;
@@ -12,7 +12,7 @@ beforeAll(async () => {
   llm = await startFakeLlm({ apiKey: 'sk-fake' });
   server = await startTestServer();
   ({ api, cookie } = await signUp(server.url));
-  const provider = await api.post('/api/providers', { name: 'Fake', type: 'openai-compatible', config: { baseUrl: llm.baseUrl, apiKey: 'sk-fake' } });
+  const provider = await addFakeProvider(api, llm.baseUrl, 'sk-fake');
   expect(provider.status).toBe(201);
   expect(provider.body.provider.isValid).toBe(true);
 });
@@ -177,7 +177,7 @@ describe('a provider that hangs', () => {
     const slow = await startTestServer(undefined, { LLM_IDLE_TIMEOUT_MS: '1000' });
     try {
       const { api } = await signUp(slow.url);
-      await api.post('/api/providers', { name: 'Fake', type: 'openai-compatible', config: { baseUrl: llm.baseUrl, apiKey: 'sk-fake' } });
+      await addFakeProvider(api, llm.baseUrl, 'sk-fake');
       const kin = (await api.post('/api/kins', kinInput({ name: 'Patient', model: 'fake-chat' }))).body.kin;
       llm.hangNext();
       await api.post(`/api/kins/${kin.id}/messages`, { content: 'are you there?' });

@@ -6,7 +6,7 @@ import type { CommandMetadata } from '../../src/es/decider.js';
 import { nativeTools, type ToolContext } from '../../src/agents/tools.js';
 import { serverTimezone } from '../../src/lib/cronSchedule.js';
 import { contentText, startFakeLlm, type ChatRequest, type FakeLlm } from '../fakes/fakeLlm.js';
-import { client, kinInput, signUp, startTestServer, type Client, type TestServer, until } from './helpers.js';
+import { client, kinInput, signUp, startTestServer, type Client, type TestServer, until, addFakeProvider } from './helpers.js';
 import { openSse } from './sse.js';
 
 let server: TestServer;
@@ -31,7 +31,7 @@ beforeAll(async () => {
   llm.setDefault(route);
   server = await startTestServer();
   ({ api, cookie } = await signUp(server.url));
-  const provider = await api.post('/api/providers', { name: 'Fake', type: 'openai-compatible', config: { baseUrl: llm.baseUrl } });
+  const provider = await addFakeProvider(api, llm.baseUrl);
   expect(provider.status).toBe(201);
 });
 afterAll(async () => {

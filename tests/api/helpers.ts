@@ -113,3 +113,7 @@ export async function until<T>(probe: () => Promise<T>, ok: (value: T) => boolea
   }
   return value;
 }
+
+/** Configures a fake OpenAI-compatible server (tests/fakes/fakeLlm.ts) as a provider; returns the POST response. */
+export const addFakeProvider = (api: Client, baseUrl: string, apiKey?: string) =>
+  api.post('/api/providers', { name: 'Fake', type: 'openai-compatible', config: apiKey ? { baseUrl, apiKey } : { baseUrl } });

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { contentText, startFakeLlm, type ChatRequest, type FakeLlm, type TurnSpec } from '../fakes/fakeLlm.js';
 import { nativeTools, type ToolContext } from '../../src/agents/tools.js';
 import { timeOutKinRequests } from '../../src/jobs/interKinTimeouts.js';
-import { kinInput, signUp, startTestServer, type Client, type TestServer, until } from './helpers.js';
+import { kinInput, signUp, startTestServer, type Client, type TestServer, until, addFakeProvider } from './helpers.js';
 
 let server: TestServer;
 let llm: FakeLlm;
@@ -25,7 +25,7 @@ beforeAll(async () => {
   });
   server = await startTestServer();
   ({ api } = await signUp(server.url));
-  await api.post('/api/providers', { name: 'Fake', type: 'openai-compatible', config: { baseUrl: llm.baseUrl } });
+  await addFakeProvider(api, llm.baseUrl);
 });
 afterAll(async () => {
   await server.cleanup();

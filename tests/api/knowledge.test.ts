@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeLlm, toolResults, type FakeLlm } from '../fakes/fakeLlm.js';
 import { markdownDocument } from '../fakes/documents.js';
 import { minimalPdf } from '../fakes/pdf.js';
-import { kinInput, signUp, startTestServer, type Client, type TestServer } from './helpers.js';
+import { kinInput, signUp, startTestServer, type Client, type TestServer, addFakeProvider } from './helpers.js';
 import { openSse } from './sse.js';
 
 let server: TestServer;
@@ -18,7 +18,7 @@ beforeAll(async () => {
   llm = await startFakeLlm({ synonyms: { marsupial: 'quokka' } });
   server = await startTestServer();
   ({ api, cookie } = await signUp(server.url));
-  const provider = await api.post('/api/providers', { name: 'Fake', type: 'openai-compatible', config: { baseUrl: llm.baseUrl } });
+  const provider = await addFakeProvider(api, llm.baseUrl);
   expect(provider.status).toBe(201);
   expect((await api.request('PUT', '/api/settings/embedding-model', { model: 'fake-embed' })).status).toBe(200);
 });

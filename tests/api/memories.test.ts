@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { contentText, startFakeLlm, toolResults, type ChatRequest, type FakeLlm } from '../fakes/fakeLlm.js';
-import { client, kinInput, signUp, startTestServer, type Client, type TestServer } from './helpers.js';
+import { client, kinInput, signUp, startTestServer, type Client, type TestServer, addFakeProvider } from './helpers.js';
 import { openSse } from './sse.js';
 
 let server: TestServer;
@@ -13,7 +13,7 @@ beforeAll(async () => {
   llm = await startFakeLlm({ apiKey: 'sk-fake', dimensions: 256, synonyms: { pet: 'cat', name: 'called' } });
   server = await startTestServer();
   ({ api, cookie } = await signUp(server.url));
-  const provider = await api.post('/api/providers', { name: 'Fake', type: 'openai-compatible', config: { baseUrl: llm.baseUrl, apiKey: 'sk-fake' } });
+  const provider = await addFakeProvider(api, llm.baseUrl, 'sk-fake');
   expect(provider.status).toBe(201);
   expect((await api.request('PUT', '/api/settings/embedding-model', { model: 'fake-embed' })).status).toBe(200);
 });

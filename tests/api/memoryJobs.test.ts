@@ -5,7 +5,7 @@ import { extractMemories, type SnapshotMemoriesRef } from '../../src/agents/snap
 import { KINS, type KinDoc } from '../../src/projections/kins.js';
 import { MEMORIES, type MemoryDoc } from '../../src/projections/memories.js';
 import { contentText, lastUserText, startFakeLlm, type ChatRequest, type FakeLlm } from '../fakes/fakeLlm.js';
-import { kinInput, signUp, startTestServer, type Client, type TestServer } from './helpers.js';
+import { kinInput, signUp, startTestServer, type Client, type TestServer, addFakeProvider } from './helpers.js';
 import { openSse } from './sse.js';
 
 /**
@@ -43,7 +43,7 @@ beforeAll(async () => {
   });
   server = await startTestServer();
   ({ api, cookie } = await signUp(server.url));
-  const provider = await api.post('/api/providers', { name: 'Fake', type: 'openai-compatible', config: { baseUrl: llm.baseUrl, apiKey: 'sk-fake' } });
+  const provider = await addFakeProvider(api, llm.baseUrl, 'sk-fake');
   expect(provider.status).toBe(201);
   expect((await api.request('PUT', '/api/settings/embedding-model', { model: 'fake-embed' })).status).toBe(200);
 });

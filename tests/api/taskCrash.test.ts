@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { contentText, startFakeLlm, type ChatRequest, type FakeLlm } from '../fakes/fakeLlm.js';
 import { openSqlite } from '../../src/stores/sqlite/database.js';
 import { createSqliteEventStore } from '../../src/stores/sqlite/eventStore.js';
-import { apiKeyClient, client, kinInput, signUp, type Client } from './helpers.js';
+import { apiKeyClient, client, kinInput, signUp, type Client, addFakeProvider } from './helpers.js';
 import { freePort, launchServer } from './process.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'kinbot-task-crash-'));
@@ -59,7 +59,7 @@ describe('kill -9 with tasks running and queued', () => {
     const { cookie } = await signUp(url);
     const { key } = await apiKeyClient(url, cookie);
     const api: Client = client(url, { 'x-api-key': key });
-    expect((await api.post('/api/providers', { name: 'Fake', type: 'openai-compatible', config: { baseUrl: llm.baseUrl } })).status).toBe(201);
+    expect((await addFakeProvider(api, llm.baseUrl)).status).toBe(201);
     const boss = (await api.post('/api/kins', kinInput({ name: 'Boss', model: 'fake-chat' }))).body.kin;
     const tasksNow = async (on: Client) => (await on.get(`/api/tasks?kinId=${boss.id}&limit=100`)).body.tasks as Task[];
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { contentText, startFakeLlm, type ChatRequest, type FakeLlm, type TurnSpec } from '../fakes/fakeLlm.js';
 import { spawnTask } from '../../src/commands/tasks.js';
-import { client, kinInput, signUp, startTestServer, type Client, type TestServer, until } from './helpers.js';
+import { client, kinInput, signUp, startTestServer, type Client, type TestServer, until, addFakeProvider } from './helpers.js';
 import { openSse } from './sse.js';
 
 let server: TestServer;
@@ -30,7 +30,7 @@ beforeAll(async () => {
   llm.setDefault(route);
   server = await startTestServer();
   ({ api, cookie } = await signUp(server.url));
-  const provider = await api.post('/api/providers', { name: 'Fake', type: 'openai-compatible', config: { baseUrl: llm.baseUrl } });
+  const provider = await addFakeProvider(api, llm.baseUrl);
   expect(provider.status).toBe(201);
 });
 afterAll(async () => {
@@ -286,7 +286,7 @@ describe('task limits', () => {
   it('refuses to spawn past the depth or the global limit, with the spec messages', async () => {
     limited = await startTestServer(undefined, { TASKS_MAX_DEPTH: '1', TASKS_MAX_CONCURRENT: '2' });
     const { api: admin } = await signUp(limited.url);
-    await admin.post('/api/providers', { name: 'Fake', type: 'openai-compatible', config: { baseUrl: llm.baseUrl } });
+    await addFakeProvider(admin, llm.baseUrl);
     const kin = (await admin.post('/api/kins', kinInput({ name: 'Limited', model: 'fake-chat' }))).body.kin;
     const metadata = { actor: { kind: 'system' as const, id: 'test' }, correlationId: 'test', now: new Date() };
     const input = { parentKinId: kin.id, sourceKinId: null, title: 'Hold', description: 'hold on', mode: 'async' as const, model: null, cronId: null, parentTaskId: null, concurrencyGroup: null, concurrencyMax: null };

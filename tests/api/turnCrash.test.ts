@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startFakeLlm, type FakeLlm } from '../fakes/fakeLlm.js';
-import { apiKeyClient, client, kinInput, signUp } from './helpers.js';
+import { apiKeyClient, client, kinInput, signUp, addFakeProvider } from './helpers.js';
 import { freePort, launchServer } from './process.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'kinbot-turn-crash-'));
@@ -29,7 +29,7 @@ describe('kill -9 in the middle of a streamed turn', () => {
     const { cookie } = await signUp(url);
     const { key } = await apiKeyClient(url, cookie);
     const api = client(url, { 'x-api-key': key });
-    expect((await api.post('/api/providers', { name: 'Fake', type: 'openai-compatible', config: { baseUrl: llm.baseUrl } })).status).toBe(201);
+    expect((await addFakeProvider(api, llm.baseUrl)).status).toBe(201);
     const kin = (await api.post('/api/kins', kinInput({ name: 'Survivor', model: 'fake-chat' }))).body.kin;
 
     const sent = ['first', 'second', 'third'];

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nativeTools, type ToolContext } from '../../src/agents/tools.js';
 import { startFakeLlm, type FakeLlm } from '../fakes/fakeLlm.js';
-import { client, kinInput, signUp, startTestServer, type Client, type TestServer } from './helpers.js';
+import { client, kinInput, signUp, startTestServer, type Client, type TestServer, addFakeProvider } from './helpers.js';
 import { openSse } from './sse.js';
 
 let server: TestServer;
@@ -14,7 +14,7 @@ beforeAll(async () => {
   llm = await startFakeLlm({ apiKey: 'sk-fake' });
   server = await startTestServer();
   ({ api, cookie } = await signUp(server.url));
-  const provider = await api.post('/api/providers', { name: 'Fake', type: 'openai-compatible', config: { baseUrl: llm.baseUrl, apiKey: 'sk-fake' } });
+  const provider = await addFakeProvider(api, llm.baseUrl, 'sk-fake');
   expect(provider.status).toBe(201);
   kinId = (await api.post('/api/kins', kinInput({ name: 'Hooked', model: 'fake-chat' }))).body.kin.id;
 });
