@@ -3,6 +3,7 @@ import { toNodeHandler } from 'better-auth/node';
 import { match } from 'path-to-regexp';
 import { DomainError, envelope } from './es/errors.js';
 import { contextFor } from './rest/context.js';
+import { isFromBrowserPage } from './auth/origins.js';
 import { createIdempotencyStore, type IdempotencyStore } from './rest/idempotency.js';
 import { isRaw, type Operation } from './rest/operation.js';
 import { parseInput } from './rest/validation.js';
@@ -95,6 +96,20 @@ function errorHandler(services: Services) {
   };
 }
 
+/**
+ * Better Auth refuses a cookie-carrying POST without an Origin (`MISSING_OR_NULL_ORIGIN`), which
+ * is every curl or script call. Such a request was not made by a web page, so there is no
+ * cross-site risk: it is presented as coming from PUBLIC_URL. Browser requests keep their own
+ * Origin and are checked against the trusted origins.
+ */
+function presentScriptsAsSameOrigin(publicUrl: string) {
+  const origin = new URL(publicUrl).origin;
+  return (req: Request, _res: Response, next: NextFunction) => {
+    if (!isFromBrowserPage(req.headers)) req.headers.origin = origin;
+    next();
+  };
+}
+
 /** One structured line per request, once the response is finished. */
 function requestLog(services: Services) {
   return (req: Request, res: Response, next: NextFunction) => {
@@ -114,7 +129,7 @@ export function createApp(services: Services, operations: Operation[], graphql?:
   app.disable('x-powered-by');
   app.use(requestLog(services));
   // Better Auth reads the raw body itself, so it is mounted before the JSON parser.
-  app.all('/api/auth/*splat', toNodeHandler(services.auth));
+  app.all('/api/auth/*splat', presentScriptsAsSameOrigin(services.config.publicUrl), toNodeHandler(services.auth));
   const json = express.json({ limit: JSON_BODY_LIMIT });
   const readsBody = routesMatching(operations.filter((operation) => isRaw(operation) && operation.readsBody));
   app.use((req, res, next) => (readsBody(req.method, req.path) ? next() : json(req, res, next)));

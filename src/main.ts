@@ -1,10 +1,12 @@
 import { pino } from 'pino';
+import pretty from 'pino-pretty';
 import { loadConfig } from './config.js';
 import { openServices } from './services.js';
 import { startServer } from './server.js';
 
 const config = loadConfig();
-const log = pino({ level: config.logLevel });
+// A person at a terminal reads lines; a log collector reads JSON.
+const log = pino({ level: config.logLevel }, process.stdout.isTTY ? pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l' }) : undefined);
 const services = await openServices(config, log);
 const server = await startServer(services);
 log.info({ url: `http://${config.host}:${server.port}`, dataDir: config.dataDir }, 'KinBot is listening');

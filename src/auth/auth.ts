@@ -8,6 +8,7 @@ import type { Db, MongoClient } from 'mongodb';
 import { v7 as uuidv7 } from 'uuid';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
+import { trustedOrigins } from './origins.js';
 
 export type AuthDatabase =
   | { kind: 'sqlite'; path: string }
@@ -53,14 +54,10 @@ function authOptions(config: Config, database: AuthDatabase, hooks: SignUpHooks,
     database: database.kind === 'sqlite' ? openAuthDatabase(database.path) : mongodbAdapter(database.db, { client: database.client }),
     emailAndPassword: { enabled: true, minPasswordLength: 8, autoSignIn: true },
     session: { cookieCache: { enabled: true, maxAge: 5 * 60 } },
-    trustedOrigins: [
-      config.publicUrl,
-      'http://localhost:5173',
-      'http://localhost:3000',
-      'http://127.0.0.1:5173',
-      'http://127.0.0.1:3000',
-    ],
+    trustedOrigins: trustedOrigins(config),
     advanced: {
+      // Better Auth skips its Origin check when NODE_ENV is test; ours runs in tests as in production.
+      disableOriginCheck: false,
       database: { generateId: () => uuidv7() },
       // Bookkeeping writes (an API key's last use) run after the response instead of before it.
       backgroundTasks: {

@@ -5,6 +5,7 @@ import { createGraphQLError, createYoga, maskError as maskUnexpected, type Plugi
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { Logger } from 'pino';
+import { isForeignOrigin, refuseForeignOrigin } from '../auth/origins.js';
 import { resolvePrincipal } from '../auth/principal.js';
 import { DomainError } from '../es/errors.js';
 import { authorize, correlationIdOf } from '../rest/context.js';
@@ -80,21 +81,6 @@ function introspectionForAdmins(isAdmin: (req: IncomingMessage | undefined) => b
   };
 }
 
-/**
- * Browsers send cookies with a websocket handshake from any page, and websockets have no CORS:
- * a socket authenticated by the session cookie must come from this server's own pages.
- */
-function sameOrigin(request: IncomingMessage, publicUrl: string): boolean {
-  const origin = request.headers.origin;
-  if (!origin) return true;
-  try {
-    const url = new URL(origin);
-    return url.host === request.headers.host || url.origin === new URL(publicUrl).origin;
-  } catch {
-    return false;
-  }
-}
-
 export type Graphql = {
   /** Serves /graphql over HTTP (mount with `app.all('/graphql', handler)`). */
   handler: (req: Request, res: Response, next: NextFunction) => Promise<void>;
@@ -125,6 +111,7 @@ export function createGraphql(services: Services, operations: Operation[]): Grap
   async function handler(req: Request, res: Response, next: NextFunction): Promise<void> {
     try {
       const principal = authorize('user', await resolvePrincipal(services.auth, services.readStore, req.headers))!;
+      if (principal.via === 'session') refuseForeignOrigin(req, services.config);
       // A cross-site form can POST urlencoded or text/plain with the cookie, but not JSON.
       if (req.method === 'POST' && !req.is('application/json')) {
         throw new DomainError(415, 'UNSUPPORTED_MEDIA_TYPE', 'GraphQL requests are POSTed as application/json');
@@ -152,7 +139,8 @@ export function createGraphql(services: Services, operations: Operation[]): Grap
         subscribe: (args) => engineOf(args).subscribe(args),
         async onConnect({ extra: { request } }) {
           const principal = await resolvePrincipal(services.auth, services.readStore, request.headers).catch(() => null);
-          if (!principal || (principal.via === 'session' && !sameOrigin(request, services.config.publicUrl))) return false;
+          // Browsers send cookies with a websocket handshake from any page, and websockets have no CORS.
+          if (!principal || (principal.via === 'session' && isForeignOrigin(request.headers, services.config))) return false;
           principals.set(request, principal);
           return true;
         },

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { v7 as uuidv7 } from 'uuid';
 import { resolvePrincipal } from '../auth/principal.js';
+import { refuseForeignOrigin } from '../auth/origins.js';
 import { forbidden, unauthorized } from '../es/errors.js';
 import type { Services } from '../services.js';
 import type { AuthRule, Principal, RequestContext } from './operation.js';
@@ -36,7 +37,8 @@ export function requestContext(services: Services, principal: Principal | null, 
 }
 
 /** Resolves the principal from the cookie or `X-API-Key` (not for public operations) and checks the rule. */
-export async function contextFor(req: { headers: IncomingHttpHeaders }, services: Services, auth: AuthRule): Promise<RequestContext> {
+export async function contextFor(req: { headers: IncomingHttpHeaders; method?: string }, services: Services, auth: AuthRule): Promise<RequestContext> {
   const principal = auth === 'public' ? null : await resolvePrincipal(services.auth, services.readStore, req.headers);
+  if (principal?.via === 'session') refuseForeignOrigin(req, services.config);
   return requestContext(services, authorize(auth, principal), correlationIdOf(req.headers));
 }

@@ -9,6 +9,7 @@ import { memoryOperations } from './memories.js';
 import { messageOperations } from './messages.js';
 import { notificationOperations } from './notifications.js';
 import { openApiOperation } from './openapi.js';
+import { docsOperations } from './docs.js';
 import { promptOperations } from './prompts.js';
 import { providerOperations } from './providers.js';
 import { quickSessionOperations } from './quickSessions.js';
@@ -42,5 +43,6 @@ export function operationTable(services: Services): Operation[] {
     ...taskOperations(services),
     ...cronOperations(services),
   ];
-  return [...operations, openApiOperation(operations)];
+  const documented = [...operations, ...docsOperations()];
+  return [...documented, openApiOperation(documented)];
 }

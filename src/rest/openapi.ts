@@ -13,6 +13,9 @@ const errorResponse = (description: string) => ({
   content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
 });
 
+/** zod writes references as `#/$defs/X`, in the root and inside the definitions alike. */
+const toComponentRefs = <T>(json: T): T => JSON.parse(JSON.stringify(json).replaceAll('"#/$defs/', '"#/components/schemas/')) as T;
+
 /**
  * Converts a schema, moving every named sub-schema (`.meta({ id })`) into components so that
  * each is described once and referenced everywhere.
@@ -20,10 +23,9 @@ const errorResponse = (description: string) => ({
 function converter(components: Record<string, JsonSchema>) {
   return (schema: z.ZodType, io: 'input' | 'output'): JsonSchema => {
     const json = z.toJSONSchema(schema, { io, unrepresentable: 'any', target: 'draft-2020-12' }) as JsonSchema & { $defs?: Record<string, JsonSchema> };
-    const { $defs, $schema: _schema, ...rest } = json;
+    const { $defs, $schema: _schema, ...rest } = toComponentRefs(json);
     for (const [name, def] of Object.entries($defs ?? {})) components[name] ??= def;
-    const text = JSON.stringify(rest).replaceAll('"#/$defs/', '"#/components/schemas/');
-    const root = JSON.parse(text) as JsonSchema & { id?: string };
+    const root = rest as JsonSchema & { id?: string };
     const id = (schema.meta() as { id?: string } | undefined)?.id;
     if (id) {
       components[id] ??= root;
@@ -114,7 +116,7 @@ export function openApiOperation(operations: Operation[]): Operation {
     summary: 'This OpenAPI 3.1 document, generated from the operation table',
     method: 'get',
     path: '/api/openapi.json',
-    auth: 'user',
+    auth: 'public',
     tags: ['Operations'],
     openapi: { responses: { '200': { description: 'OpenAPI document', content: { 'application/json': {} } } } },
     async raw(_req, res) {
