@@ -19,7 +19,10 @@ import { allProjections } from './projections/index.js';
 import { signUpHooks } from './commands/users.js';
 import { createLiveFeed, type LiveFeed } from './live/feed.js';
 import { allLiveMappers } from './live/index.js';
-import { createSecrets, type Secrets } from './lib/secrets.js';
+import { adoptLegacyDataKeys, createSecrets, type Secrets } from './lib/secrets.js';
+import type { KeyStore } from './es/keyStore.js';
+import { createSqliteKeyStore } from './stores/sqlite/keyStore.js';
+import { createMongoKeyStore } from './stores/mongodb/keyStore.js';
 import { createTurnRunner, type TurnRunner } from './agents/turnRunner.js';
 import { createTurnDeps } from './agents/turnDeps.js';
 import type { TurnDeps } from './agents/turn.js';
@@ -66,7 +69,7 @@ export type Services = {
   close: () => Promise<void>;
 };
 
-export type Stores = { eventStore: EventStore; readStore: ReadStore; blobs: BlobStore; auth: AuthDatabase; close: () => Promise<void> };
+export type Stores = { eventStore: EventStore; readStore: ReadStore; blobs: BlobStore; auth: AuthDatabase; keyStore: KeyStore; close: () => Promise<void> };
 
 /**
  * Embedded SQLite unless EVENTSTORE_CONNECTION_STRING / MONGODB_URI name production stores; the
@@ -94,14 +97,19 @@ export async function openStores(config: Config): Promise<Stores> {
     blobs = createFolderBlobStore(join(config.dataDir, 'blobs'));
     auth = { kind: 'sqlite', path: join(config.dataDir, 'auth.db') };
   }
+  // Wrapped data keys (src/lib/secrets.ts) live apart from the read models, which can be wiped and rebuilt.
+  const keyStore = config.mongodbUri ? await createMongoKeyStore(config.mongodbUri) : createSqliteKeyStore(join(config.dataDir, 'keys.db'));
+  await adoptLegacyDataKeys(readStore, keyStore);
   return {
     eventStore,
     readStore,
     blobs,
     auth,
+    keyStore,
     async close() {
       await eventStore.close();
       await readStore.close();
+      await keyStore.close();
       await mongo?.close();
       const handle = sqlite as SqliteHandle | null;
       if (handle?.db.open) handle.db.close();
@@ -185,7 +193,7 @@ export async function openServices(config: Config, log: Logger): Promise<Service
     runCommand,
     projections,
     live,
-    secrets: createSecrets(readStore, config.encryptionKey),
+    secrets: createSecrets(stores.keyStore, config.encryptionKey),
     turns,
     crons,
     reactors,

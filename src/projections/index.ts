@@ -16,6 +16,7 @@ import { webhooksProjection } from './webhooks.js';
 import { tasksProjection } from './tasks.js';
 import { interKinProjection } from './interKin.js';
 import { cronsProjection } from './crons.js';
+import { vaultProjection } from './vault.js';
 
 /** Every read model of the application, one per line (each has its own checkpoint). */
 export const allProjections: readonly Projection[] = [
@@ -36,4 +37,5 @@ export const allProjections: readonly Projection[] = [
   tasksProjection,
   interKinProjection,
   cronsProjection,
+  vaultProjection,
 ];

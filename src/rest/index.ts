@@ -20,6 +20,7 @@ import { userOperations } from './users.js';
 import { webhookOperations } from './webhooks.js';
 import { taskOperations } from './tasks.js';
 import { cronOperations } from './crons.js';
+import { vaultOperations } from './vault.js';
 
 /** The operation table: every documented route, declared once (REST, GraphQL and OpenAPI read it). */
 export function operationTable(services: Services): Operation[] {
@@ -42,6 +43,7 @@ export function operationTable(services: Services): Operation[] {
     ...webhookOperations(services),
     ...taskOperations(services),
     ...cronOperations(services),
+    ...vaultOperations(services),
   ];
   const documented = [...operations, ...docsOperations()];
   return [...documented, openApiOperation(documented)];

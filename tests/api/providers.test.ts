@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { embed, generateText } from 'ai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveEmbeddingModel, resolveLanguageModel } from '../../src/agents/providers.js';
-import { DATA_KEYS } from '../../src/lib/secrets.js';
+import { join } from 'node:path';
+import { createSqliteKeyStore } from '../../src/stores/sqlite/keyStore.js';
 import { client, kinInput, signUp, startTestServer, type Client, type TestServer } from './helpers.js';
 import { openSse } from './sse.js';
 
@@ -240,9 +241,12 @@ describe('DELETE /api/providers/:id', () => {
     expect(refused.body).toEqual({ error: { code: 'PROVIDER_REQUIRED', message: 'Cannot delete: this is the last provider with "llm" capability' } });
 
     const invalid = (await api.post('/api/providers', local({ name: 'Invalid' }, { apiKey: 'sk-x' }))).body.provider;
+    const keys = createSqliteKeyStore(join(server.dataDir, 'keys.db'));
+    expect(await keys.get(`provider-${invalid.id}`)).not.toBeNull();
     expect((await api.delete(`/api/providers/${invalid.id}`)).body).toEqual({ success: true });
     expect(await listed(invalid.id)).toBeUndefined();
-    expect(await server.services.readStore.collection(DATA_KEYS).get(`provider-${invalid.id}`)).toBeNull();
+    expect(await keys.get(`provider-${invalid.id}`)).toBeNull();
+    await keys.close();
     const [createdEvent] = await server.services.eventStore.readStream(`provider-${invalid.id}`, { limit: 1 });
     const sealed = (createdEvent!.data as { configEncrypted: string }).configEncrypted;
     expect(await server.services.secrets.decrypt(`provider-${invalid.id}`, sealed)).toBeNull();

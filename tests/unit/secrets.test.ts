@@ -3,8 +3,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createSecrets, DATA_KEYS, SecretDecryptionError } from '../../src/lib/secrets.js';
+import { adoptLegacyDataKeys, createSecrets, DATA_KEYS, SecretDecryptionError } from '../../src/lib/secrets.js';
 import { openSqlite } from '../../src/stores/sqlite/database.js';
+import { createSqliteKeyStore } from '../../src/stores/sqlite/keyStore.js';
 import { createSqliteReadStore } from '../../src/stores/sqlite/readStore.js';
 import { signUp, startTestServer } from '../api/helpers.js';
 
@@ -12,8 +13,8 @@ const dir = mkdtempSync(join(tmpdir(), 'kinbot-secrets-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const masterKey = randomBytes(32).toString('hex');
-const readStore = createSqliteReadStore(openSqlite(join(dir, 'secrets.db')));
-const secrets = createSecrets(readStore, masterKey);
+const keyStore = createSqliteKeyStore(join(dir, 'keys.db'));
+const secrets = createSecrets(keyStore, masterKey);
 
 /** Flips one bit of the byte at `index` of a base64 ciphertext. */
 function flip(ciphertext: string, index: number): string {
@@ -38,9 +39,8 @@ describe('secrets', () => {
 
   it('stores the data key wrapped, never in the clear', async () => {
     await secrets.encrypt('provider-wrapped', 'x');
-    const doc = await readStore.collection(DATA_KEYS).get('provider-wrapped');
-    expect(doc).toMatchObject({ id: 'provider-wrapped', wrappedKey: expect.any(String) });
-    expect(Buffer.from(String(doc!.wrappedKey), 'base64').length).toBe(12 + 32 + 16);
+    const wrapped = await keyStore.get('provider-wrapped');
+    expect(Buffer.from(wrapped!, 'base64').length).toBe(12 + 32 + 16);
   });
 
   it('detects tampering with the IV, the body or the tag', async () => {
@@ -63,7 +63,7 @@ describe('secrets', () => {
     await secrets.shred('provider-5');
     await secrets.shred('provider-5');
     expect(await secrets.decrypt('provider-5', sealed)).toBeNull();
-    expect(await readStore.collection(DATA_KEYS).get('provider-5')).toBeNull();
+    expect(await keyStore.get('provider-5')).toBeNull();
     // A later encryption for the same owner gets a new key: the old ciphertext stays unreadable.
     await secrets.encrypt('provider-5', 'new life');
     await expect(secrets.decrypt('provider-5', sealed)).rejects.toBeInstanceOf(SecretDecryptionError);
@@ -71,7 +71,7 @@ describe('secrets', () => {
 
   it('cannot unwrap data keys under another master key', async () => {
     const sealed = await secrets.encrypt('provider-6', 'x');
-    const other = createSecrets(readStore, randomBytes(32).toString('hex'));
+    const other = createSecrets(keyStore, randomBytes(32).toString('hex'));
     await expect(other.decrypt('provider-6', sealed)).rejects.toBeInstanceOf(SecretDecryptionError);
   });
 
@@ -81,8 +81,40 @@ describe('secrets', () => {
     expect(opened).toEqual(Array.from({ length: 10 }, (_, i) => `v${i}`));
   });
 
+  it('round-trips bytes as raw IV ‖ ciphertext ‖ tag, and gives null once shredded', async () => {
+    const bytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    const sealed = await secrets.encryptBytes('vault-bytes', bytes);
+    expect(sealed.length).toBe(12 + 256 + 16);
+    expect(sealed.includes(bytes.subarray(0, 32))).toBe(false);
+    expect(await secrets.decryptBytes('vault-bytes', sealed)).toEqual(bytes);
+    await expect(secrets.decryptBytes('vault-other', sealed)).resolves.toBeNull();
+    await secrets.encryptBytes('vault-other', Buffer.from('x'));
+    await expect(secrets.decryptBytes('vault-other', sealed)).rejects.toBeInstanceOf(SecretDecryptionError);
+    await secrets.shred('vault-bytes');
+    expect(await secrets.decryptBytes('vault-bytes', sealed)).toBeNull();
+  });
+
   it('rejects a master key that is not 32 bytes of hex', () => {
-    expect(() => createSecrets(readStore, 'abc')).toThrow(/64 hex/);
+    expect(() => createSecrets(keyStore, 'abc')).toThrow(/64 hex/);
+  });
+});
+
+describe('keys kept by older versions in the read store', () => {
+  it('are moved into the key store once, and no longer kept in the read store', async () => {
+    const readStore = createSqliteReadStore(openSqlite(join(dir, 'legacy.db')));
+    const target = createSqliteKeyStore(join(dir, 'legacy-keys.db'));
+    const scratch = createSecrets(createSqliteKeyStore(join(dir, 'scratch-keys.db')), masterKey);
+    const sealed = await scratch.encrypt('provider-legacy', 'old secret');
+    // What an older version wrote: the same wrapped key, in a read-store collection.
+    const scratchKeys = createSqliteKeyStore(join(dir, 'scratch-keys.db'));
+    await readStore.collection(DATA_KEYS).insert({ id: 'provider-legacy', wrappedKey: (await scratchKeys.get('provider-legacy'))!, createdAt: 'x' });
+    expect(await adoptLegacyDataKeys(readStore, target)).toBe(1);
+    expect(await readStore.collection(DATA_KEYS).count()).toBe(0);
+    expect(await adoptLegacyDataKeys(readStore, target)).toBe(0);
+    expect(await createSecrets(target, masterKey).decrypt('provider-legacy', sealed)).toBe('old secret');
+    await target.close();
+    await scratchKeys.close();
+    await readStore.close();
   });
 });
 
