@@ -289,7 +289,6 @@ describe('credentials and routing', () => {
     ['GET', '/api/kins/any/context-usage'],
     ['POST', '/api/kins/any/avatar'],
     ['GET', '/api/sse'],
-    ['GET', '/api/openapi.json'],
   ])('%s %s answers 401 with the envelope without credentials', async (method, path) => {
     const { status, body } = await anonymous.request(method, path, method === 'GET' ? undefined : {});
     expect(status).toBe(401);
