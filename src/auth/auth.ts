@@ -15,11 +15,19 @@ export type AuthDatabase =
   | { kind: 'mongodb'; db: Db; client: MongoClient };
 
 export type SignUpHooks = {
-  /** Whether a new account may be created now (the first one always may). */
-  canSignUp: () => Promise<boolean>;
-  /** Records the sign-up as an event (and decides the role). */
-  onSignedUp: (user: User) => Promise<void>;
+  /** Why an invitation token sent with a sign-up cannot be used (null: it can). */
+  invitationProblem: (token: string) => Promise<string | null>;
+  /** Records the sign-up as an event, consuming the invitation if one came with it (and decides the role). */
+  onSignedUp: (user: User, invitationToken: string | null) => Promise<void>;
 };
+
+/** The optional `invitationToken` of a sign-up body; anything but a non-empty string is refused. */
+function invitationTokenOf(body: unknown): string | null {
+  const token = typeof body === 'object' && body !== null ? (body as { invitationToken?: unknown }).invitationToken : undefined;
+  if (token === undefined || token === null || token === '') return null;
+  if (typeof token !== 'string') throw new APIError('BAD_REQUEST', { code: 'INVALID_INVITATION', message: 'invitationToken must be a string' });
+  return token;
+}
 
 /** WAL like the main database: every API-key check records its use, and a full sync per request
  * would cap authenticated throughput at a few hundred requests a second. */
@@ -76,15 +84,13 @@ function authOptions(config: Config, database: AuthDatabase, hooks: SignUpHooks,
     databaseHooks: {
       user: {
         create: {
-          before: async () => {
-            if (!(await hooks.canSignUp())) {
-              throw new APIError('FORBIDDEN', {
-                code: 'SIGNUP_CLOSED',
-                message: 'Sign-up is closed: an invitation is required',
-              });
-            }
+          // Sign-up is open (DECISIONS 4); an `invitationToken` in its body must hold, or no account is made.
+          before: async (_user, ctx) => {
+            const token = invitationTokenOf(ctx?.body);
+            const problem = token === null ? null : await hooks.invitationProblem(token);
+            if (problem) throw new APIError('BAD_REQUEST', { code: 'INVALID_INVITATION', message: `Invalid invitation: ${problem}` });
           },
-          after: async (user: User) => hooks.onSignedUp(user),
+          after: async (user: User, ctx) => hooks.onSignedUp(user, invitationTokenOf(ctx?.body)),
         },
       },
     },

@@ -6,13 +6,21 @@ import { USERS, type UserDoc } from '../projections/users.js';
 import type { Principal } from '../rest/operation.js';
 import type { Auth } from './auth.js';
 
+export const profileRequired = () => new DomainError(403, 'PROFILE_REQUIRED', 'Account setup incomplete. Please complete onboarding.');
+
 /**
  * Who is calling: an `X-API-Key` (checked by Better Auth's API key plugin; acts as its owner) or
  * the session cookie. No credentials → null; credentials that do not hold → 401, never a 500.
  * The role comes from the users read model, so a deleted user loses access at once even while
- * a cached session cookie is still valid.
+ * a cached session cookie is still valid. An account without a profile (signed up without an
+ * invitation) gets 403 PROFILE_REQUIRED everywhere but where `profileOptional` says.
  */
-export async function resolvePrincipal(auth: Auth, readStore: ReadStore, headers: IncomingHttpHeaders): Promise<Principal | null> {
+export async function resolvePrincipal(
+  auth: Auth,
+  readStore: ReadStore,
+  headers: IncomingHttpHeaders,
+  options: { profileOptional?: boolean } = {},
+): Promise<Principal | null> {
   const apiKeyHeader = headers['x-api-key'];
   let userId: string;
   let via: Principal['via'];
@@ -31,5 +39,6 @@ export async function resolvePrincipal(auth: Auth, readStore: ReadStore, headers
   }
   const user = await readStore.collection<UserDoc>(USERS).get(userId);
   if (!user) throw new DomainError(401, 'UNAUTHORIZED', 'This account no longer exists');
+  if (user.hasProfile === false && !options.profileOptional) throw profileRequired();
   return { userId, name: user.name, email: user.email, role: user.role, via, apiKeyId };
 }

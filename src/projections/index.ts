@@ -12,6 +12,7 @@ import { quickSessionsProjection } from './quickSessions.js';
 import { reactionsProjection } from './reactions.js';
 import { settingsProjection } from './settings.js';
 import { usersProjection } from './users.js';
+import { invitationsProjection } from './invitations.js';
 import { webhooksProjection } from './webhooks.js';
 import { tasksProjection } from './tasks.js';
 import { interKinProjection } from './interKin.js';
@@ -21,6 +22,7 @@ import { vaultProjection } from './vault.js';
 /** Every read model of the application, one per line (each has its own checkpoint). */
 export const allProjections: readonly Projection[] = [
   usersProjection,
+  invitationsProjection,
   kinsProjection,
   messagesProjection,
   notificationsProjection,

@@ -36,9 +36,14 @@ export function requestContext(services: Services, principal: Principal | null, 
   };
 }
 
+/** What an account without a profile may call (DECISIONS 4): its own profile and the onboarding routes. */
+const usableWithoutProfile = (method = '', path = '') => (method === 'GET' && path === '/api/me') || path.startsWith('/api/onboarding/');
+
 /** Resolves the principal from the cookie or `X-API-Key` (not for public operations) and checks the rule. */
-export async function contextFor(req: { headers: IncomingHttpHeaders; method?: string }, services: Services, auth: AuthRule): Promise<RequestContext> {
-  const principal = auth === 'public' ? null : await resolvePrincipal(services.auth, services.readStore, req.headers);
+export async function contextFor(req: { headers: IncomingHttpHeaders; method?: string; path?: string }, services: Services, auth: AuthRule): Promise<RequestContext> {
+  const principal = auth === 'public' ? null : await resolvePrincipal(services.auth, services.readStore, req.headers, {
+    profileOptional: usableWithoutProfile(req.method, req.path),
+  });
   if (principal?.via === 'session') refuseForeignOrigin(req, services.config);
   return requestContext(services, authorize(auth, principal), correlationIdOf(req.headers));
 }

@@ -17,6 +17,8 @@ import { reactionOperations } from './reactions.js';
 import { settingsOperations } from './settings.js';
 import { sseOperations } from './sse.js';
 import { userOperations } from './users.js';
+import { invitationOperations } from './invitations.js';
+import { onboardingOperations } from './onboarding.js';
 import { webhookOperations } from './webhooks.js';
 import { taskOperations } from './tasks.js';
 import { cronOperations } from './crons.js';
@@ -27,6 +29,8 @@ export function operationTable(services: Services): Operation[] {
   const operations = [
     ...healthOperations(services),
     ...userOperations(services),
+    ...invitationOperations(services),
+    ...onboardingOperations(services),
     ...kinOperations(services),
     ...messageOperations(services),
     ...compactingOperations(services),

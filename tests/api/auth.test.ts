@@ -30,15 +30,11 @@ describe('sign-up', () => {
     expect((await admin.api.post('/api/kins', kinInput())).status).toBe(201);
   });
 
-  it('refuses later sign-ups with 403 and creates no account', async () => {
-    const response = await fetch(`${server.url}/api/auth/sign-up/email`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'Mallory', email: 'mallory@example.com', password: 'password123' }),
-    });
-    expect(response.status).toBe(403);
-    const signIn = await client(server.url).post('/api/auth/sign-in/email', { email: 'mallory@example.com', password: 'password123' });
-    expect(signIn.status).toBe(401);
+  it('accepts a later sign-up without an invitation as an account that must complete onboarding', async () => {
+    const mallory = await signUp(server.url, { name: 'Mallory', email: 'mallory@example.com', password: 'password123' });
+    const kins = await mallory.api.get('/api/kins');
+    expect(kins.status).toBe(403);
+    expect(kins.body).toEqual({ error: { code: 'PROFILE_REQUIRED', message: 'Account setup incomplete. Please complete onboarding.' } });
     const users = await admin.api.get('/api/users');
     expect(users.body.users.map((u: { email: string }) => u.email)).toEqual(['ada@example.com']);
   });
