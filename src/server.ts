@@ -7,6 +7,8 @@ import { scheduleNotificationPurge } from './jobs/notificationRetention.js';
 import { scheduleQuickSessionCleanup } from './jobs/quickSessionCleanup.js';
 import { scheduleWebhookLogRetention } from './jobs/webhookLogRetention.js';
 import { scheduleInterKinTimeouts } from './jobs/interKinTimeouts.js';
+import { startRecurringJobs } from './jobs/recurringJobs.js';
+import { fileStorageCleanupJob } from './jobs/fileStorageCleanup.js';
 import type { Services } from './services.js';
 
 export type RunningServer = { server: Server; port: number; close: () => Promise<void> };
@@ -58,6 +60,7 @@ export async function startServer(services: Services, port = services.config.por
   const stopQuickSessionCleanup = scheduleQuickSessionCleanup(services);
   const stopWebhookLogRetention = scheduleWebhookLogRetention(services);
   const stopInterKinTimeouts = scheduleInterKinTimeouts(services);
+  const recurringJobs = await startRecurringJobs(services, [fileStorageCleanupJob(services)]);
   return {
     server,
     port: (server.address() as AddressInfo).port,
@@ -66,6 +69,7 @@ export async function startServer(services: Services, port = services.config.por
       stopQuickSessionCleanup();
       stopWebhookLogRetention();
       stopInterKinTimeouts();
+      await recurringJobs.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await detachWebSockets();

@@ -81,7 +81,7 @@ export function agendaBackendFor(config: Pick<Config, 'mongodbUri' | 'dataDir'>)
  * agenda connects its backend from its constructor without handling a failure (and the Mongo
  * backend opens a new client on every connect): we connect first, and agenda gets that promise.
  */
-function connectingOnce(backend: AgendaBackend): AgendaBackend {
+export function connectingOnce(backend: AgendaBackend): AgendaBackend {
   let connecting: Promise<void> | null = null;
   return {
     name: backend.name,

@@ -18,6 +18,7 @@ import { tasksProjection } from './tasks.js';
 import { interKinProjection } from './interKin.js';
 import { cronsProjection } from './crons.js';
 import { vaultProjection } from './vault.js';
+import { fileStorageProjection } from './fileStorage.js';
 
 /** Every read model of the application, one per line (each has its own checkpoint). */
 export const allProjections: readonly Projection[] = [
@@ -40,4 +41,5 @@ export const allProjections: readonly Projection[] = [
   interKinProjection,
   cronsProjection,
   vaultProjection,
+  fileStorageProjection,
 ];

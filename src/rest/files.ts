@@ -6,21 +6,11 @@ import { badRequest, DomainError } from '../es/errors.js';
 import { FILES, presentFile, type FileDoc } from '../projections/files.js';
 import type { Services } from '../services.js';
 import { defineRawOperation, type Operation } from './operation.js';
+import { contentDisposition, showsInline } from './downloads.js';
 
 /** Ids and slugs: the Kin id becomes a URL path segment, so nothing else is accepted. */
 const KIN_ID = /^[A-Za-z0-9_-]{1,100}$/;
 const FILE_NAME = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.([a-z0-9]{1,16})$/;
-
-/** Types a browser can show without running anything; SVG (scriptable) is an image but not one of them. */
-const showsInline = (mimeType: string) =>
-  (mimeType.startsWith('image/') && mimeType !== 'image/svg+xml') || mimeType === 'application/pdf' || mimeType === 'text/plain';
-
-/** RFC 6266: an ASCII fallback name plus the exact UTF-8 one. */
-function contentDisposition(type: 'inline' | 'attachment', name: string): string {
-  const ascii = name.replace(/[^\x20-\x7e]|["\\%]/g, '_');
-  const encoded = encodeURIComponent(name).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-  return `${type}; filename="${ascii}"; filename*=UTF-8''${encoded}`;
-}
 
 const fileNotFound = () => new DomainError(404, 'FILE_NOT_FOUND', 'File not found');
 

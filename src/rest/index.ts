@@ -23,6 +23,8 @@ import { webhookOperations } from './webhooks.js';
 import { taskOperations } from './tasks.js';
 import { cronOperations } from './crons.js';
 import { vaultOperations } from './vault.js';
+import { fileStorageOperations } from './fileStorage.js';
+import { shareOperations } from './shares.js';
 
 /** The operation table: every documented route, declared once (REST, GraphQL and OpenAPI read it). */
 export function operationTable(services: Services): Operation[] {
@@ -48,6 +50,8 @@ export function operationTable(services: Services): Operation[] {
     ...taskOperations(services),
     ...cronOperations(services),
     ...vaultOperations(services),
+    ...fileStorageOperations(services),
+    ...shareOperations(services),
   ];
   const documented = [...operations, ...docsOperations()];
   return [...documented, openApiOperation(documented)];
