@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
 import type { BlobStore } from '../es/blobStore.js';
-import type { RunCommand } from '../es/commandRunner.js';
+import { eventMetadata, type RunCommand } from '../es/commandRunner.js';
 import type { CommandMetadata, Decider } from '../es/decider.js';
 import type { EventStore } from '../es/eventStore.js';
 import { conflict, notFound } from '../es/errors.js';
@@ -324,13 +324,7 @@ async function recordDownload(deps: FileStorageDeps, fileId: string, metadata: C
         id: uuidv7(),
         type: STORED_FILE_DOWNLOADED,
         data: { fileId, downloadedAt: metadata.now.toISOString() },
-        metadata: {
-          actor: metadata.actor,
-          correlationId: metadata.correlationId,
-          causationId: metadata.causationId ?? metadata.correlationId,
-          occurredAt: metadata.now.toISOString(),
-          schemaVersion: 1,
-        },
+        metadata: eventMetadata(metadata),
       },
     ],
     'any',

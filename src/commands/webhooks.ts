@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
-import type { RunCommand } from '../es/commandRunner.js';
+import { eventMetadata, type RunCommand } from '../es/commandRunner.js';
 import type { CommandMetadata, Decider } from '../es/decider.js';
 import { badRequest, conflict, notFound } from '../es/errors.js';
 import type { EventStore } from '../es/eventStore.js';
@@ -267,13 +267,7 @@ export async function ingestPayload(
         id: ids.logId,
         type: event.type,
         data: event.data,
-        metadata: {
-          actor: metadata.actor,
-          correlationId: metadata.correlationId,
-          causationId: metadata.causationId ?? metadata.correlationId,
-          occurredAt: metadata.now.toISOString(),
-          schemaVersion: 1,
-        },
+        metadata: eventMetadata(metadata),
       },
     ],
     'any',

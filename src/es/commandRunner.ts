@@ -23,6 +23,17 @@ export type RunCommand = <State, Command, Event extends DomainEvent>(request: {
   schemaVersion?: (event: Event) => number;
 }) => Promise<CommandResult<State, Event>>;
 
+/** The metadata every appended event carries: who, why (correlation, causation), when, which schema. */
+export function eventMetadata(metadata: CommandMetadata, schemaVersion = 1, occurredAt = metadata.now.toISOString()) {
+  return {
+    actor: metadata.actor,
+    correlationId: metadata.correlationId,
+    causationId: metadata.causationId ?? metadata.correlationId,
+    occurredAt,
+    schemaVersion,
+  };
+}
+
 /**
  * The one generic handler of STYLE.md: read the stream → fold → decide → append with the revision
  * it read. A concurrent writer makes the append fail; the command is then decided again on fresh
@@ -48,13 +59,7 @@ export function createCommandRunner(
             id: uuidv7(),
             type: event.type,
             data: event.data,
-            metadata: {
-              actor: metadata.actor,
-              correlationId: metadata.correlationId,
-              causationId: metadata.causationId ?? metadata.correlationId,
-              occurredAt,
-              schemaVersion: schemaVersion?.(event) ?? 1,
-            },
+            metadata: eventMetadata(metadata, schemaVersion?.(event), occurredAt),
           })),
           revision === -1 ? 'no_stream' : revision,
         );

@@ -1,13 +1,12 @@
 import { z } from 'zod';
-import { singleFileUpload } from './multipart.js';
+import { avatarUploadOpenApi, receiveAvatar } from './multipart.js';
 import { createKin, deleteKin, kinNotFound, setKinAvatar, SLUG_PATTERN, updateKin } from '../commands/kins.js';
-import { badRequest, DomainError } from '../es/errors.js';
+import { DomainError } from '../es/errors.js';
 import { compactingConfigSchema, toolConfigSchema } from '../events/kins.js';
 import { avatarUrlOf, KINS, type KinDoc } from '../projections/kins.js';
 import { readSettings } from '../projections/settings.js';
 import { toolListing } from '../agents/tools.js';
 import { contextUsageOf } from '../agents/compacting.js';
-import { sniffImage } from '../lib/images.js';
 import type { Services } from '../services.js';
 import { defineOperation, defineRawOperation, type Operation } from './operation.js';
 
@@ -179,7 +178,6 @@ export function kinOperations(services: Services): Operation[] {
   const { readStore, blobs } = services;
   const kinDeps = { ...services, dataDir: services.config.dataDir };
   const tags = ['Kins'];
-  const parseMultipart = singleFileUpload(10 * 1024 * 1024);
 
   return [
     defineOperation({
@@ -310,24 +308,10 @@ export function kinOperations(services: Services): Operation[] {
       auth: 'user',
       tags,
       params: kinRef,
-      openapi: {
-        requestBody: {
-          required: true,
-          content: { 'multipart/form-data': { schema: { type: 'object', properties: { file: { type: 'string', format: 'binary' } }, required: ['file'] } } },
-        },
-        responses: {
-          '200': { description: 'The new avatar URL', content: { 'application/json': { schema: { type: 'object', properties: { avatarUrl: { type: 'string' } } } } } },
-        },
-      },
+      openapi: avatarUploadOpenApi,
       async raw(req, res, ctx) {
         const kin = await findKin(services, String(req.params.id));
-        await parseMultipart(req, res);
-        const file = req.file;
-        if (!file) throw badRequest('INVALID_FILE', 'No file provided');
-        const image = sniffImage(file.buffer);
-        if (!image) throw badRequest('INVALID_FILE_TYPE', 'Only PNG, JPEG, GIF and WebP images are accepted');
-        const blob = await blobs.put(file.buffer, image.contentType);
-        const avatar = { hash: blob.hash, ext: image.ext, contentType: image.contentType };
+        const avatar = await receiveAvatar(req, res, blobs);
         const result = await setKinAvatar(kinDeps, kin.id, avatar, ctx.commandMetadata());
         await services.settle(result.position);
         res.json({ avatarUrl: avatarUrlOf(await findKin(services, kin.id)) });

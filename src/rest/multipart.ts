@@ -1,6 +1,8 @@
 import type { Request, Response } from 'express';
 import multer from 'multer';
 import { badRequest } from '../es/errors.js';
+import type { BlobStore } from '../es/blobStore.js';
+import { sniffImage } from '../lib/images.js';
 
 /**
  * Parses a multipart body holding one file in the field `file` (plus text fields) into memory,
@@ -26,4 +28,32 @@ export function singleFileUpload(maxBytes: number) {
         reject(badRequest('UPLOAD_ERROR', error.message));
       }),
     );
+}
+
+/** The OpenAPI description of an avatar upload (one image in the field `file`; answers its new URL). */
+export const avatarUploadOpenApi = {
+  requestBody: {
+    required: true,
+    content: { 'multipart/form-data': { schema: { type: 'object', properties: { file: { type: 'string', format: 'binary' } }, required: ['file'] } } },
+  },
+  responses: {
+    '200': { description: 'The new avatar URL', content: { 'application/json': { schema: { type: 'object', properties: { avatarUrl: { type: 'string' } } } } } },
+  },
+};
+
+const MAX_AVATAR_BYTES = 10 * 1024 * 1024;
+const parseAvatarUpload = singleFileUpload(MAX_AVATAR_BYTES);
+
+/**
+ * Receives an avatar upload (a Kin's or a user's): one PNG, JPEG, GIF or WebP image, recognised by
+ * its bytes, at most 10 MB; stores it content-addressed and returns what the avatar event names.
+ */
+export async function receiveAvatar(req: Request, res: Response, blobs: BlobStore) {
+  await parseAvatarUpload(req, res);
+  const file = req.file;
+  if (!file) throw badRequest('INVALID_FILE', 'No file provided');
+  const image = sniffImage(file.buffer);
+  if (!image) throw badRequest('INVALID_FILE_TYPE', 'Only PNG, JPEG, GIF and WebP images are accepted');
+  const blob = await blobs.put(file.buffer, image.contentType);
+  return { hash: blob.hash, ext: image.ext, contentType: image.contentType };
 }

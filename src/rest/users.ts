@@ -2,15 +2,12 @@ import { z } from 'zod';
 import { deleteUser, setUserAvatar, updateProfile } from '../commands/users.js';
 import { badRequest, DomainError, notFound } from '../es/errors.js';
 import { LANGUAGES, type ProfileChanges } from '../events/users.js';
-import { sniffImage } from '../lib/images.js';
 import { avatarUrlOf, KINS, type KinDoc } from '../projections/kins.js';
 import { userAvatarUrlOf, USERS, type UserDoc } from '../projections/users.js';
 import type { Services } from '../services.js';
-import { singleFileUpload } from './multipart.js';
+import { avatarUploadOpenApi, receiveAvatar } from './multipart.js';
 import { defineOperation, defineRawOperation, type Operation } from './operation.js';
 
-/** The same limit and formats as Kin avatars (README: avatars). */
-export const MAX_AVATAR_BYTES = 10 * 1024 * 1024;
 const MAX_ORDER_ITEMS = 200;
 const PSEUDONYM = /^[a-zA-Z0-9_-]+$/;
 
@@ -159,7 +156,6 @@ export function userOperations(services: Services): Operation[] {
   const users = () => services.readStore.collection<UserDoc>(USERS);
   const withProfile = () => users().find({ hasProfile: true }, { sort: { createdAt: 1 } });
   const tags = ['Users'];
-  const parseMultipart = singleFileUpload(MAX_AVATAR_BYTES);
   const currentUser = async (userId: string) => {
     const user = await users().get(userId);
     if (!user) throw notFound('USER_NOT_FOUND', 'User not found');
@@ -201,23 +197,9 @@ export function userOperations(services: Services): Operation[] {
       path: '/api/me/avatar',
       auth: 'user',
       tags,
-      openapi: {
-        requestBody: {
-          required: true,
-          content: { 'multipart/form-data': { schema: { type: 'object', properties: { file: { type: 'string', format: 'binary' } }, required: ['file'] } } },
-        },
-        responses: {
-          '200': { description: 'The new avatar URL', content: { 'application/json': { schema: { type: 'object', properties: { avatarUrl: { type: 'string' } } } } } },
-        },
-      },
+      openapi: avatarUploadOpenApi,
       async raw(req, res, ctx) {
-        await parseMultipart(req, res);
-        const file = req.file;
-        if (!file) throw badRequest('INVALID_FILE', 'No file provided');
-        const image = sniffImage(file.buffer);
-        if (!image) throw badRequest('INVALID_FILE_TYPE', 'Only PNG, JPEG, GIF and WebP images are accepted');
-        const blob = await services.blobs.put(file.buffer, image.contentType);
-        const avatar = { hash: blob.hash, ext: image.ext, contentType: image.contentType };
+        const avatar = await receiveAvatar(req, res, services.blobs);
         const result = await setUserAvatar(services, ctx.principal!.userId, avatar, ctx.commandMetadata());
         await services.settle(result.position);
         res.json({ avatarUrl: userAvatarUrlOf(await currentUser(ctx.principal!.userId)) });
