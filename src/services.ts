@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { MongoClient } from 'mongodb';
+import type { MongoClient } from 'mongodb';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import type { BlobStore } from './es/blobStore.js';
@@ -11,10 +11,7 @@ import { createAuth, type Auth, type AuthDatabase } from './auth/auth.js';
 import { openSqlite, type SqliteHandle } from './stores/sqlite/database.js';
 import { createSqliteEventStore } from './stores/sqlite/eventStore.js';
 import { createSqliteReadStore } from './stores/sqlite/readStore.js';
-import { createEventStoreDbEventStore } from './stores/eventstoredb/eventStore.js';
-import { createMongoReadStore } from './stores/mongodb/readStore.js';
 import { createFolderBlobStore } from './stores/blobs/folderBlobStore.js';
-import { createGridFsBlobStore } from './stores/blobs/gridFsBlobStore.js';
 import { allProjections } from './projections/index.js';
 import { signUpHooks } from './commands/users.js';
 import { createLiveFeed, type LiveFeed } from './live/feed.js';
@@ -22,7 +19,6 @@ import { allLiveMappers } from './live/index.js';
 import { adoptLegacyDataKeys, createSecrets, type Secrets } from './lib/secrets.js';
 import type { KeyStore } from './es/keyStore.js';
 import { createSqliteKeyStore } from './stores/sqlite/keyStore.js';
-import { createMongoKeyStore } from './stores/mongodb/keyStore.js';
 import { createTurnRunner, type TurnRunner } from './agents/turnRunner.js';
 import { createTurnDeps } from './agents/turnDeps.js';
 import type { TurnDeps } from './agents/turn.js';
@@ -38,6 +34,8 @@ import { createCompactor, type Compactor } from './agents/compacting.js';
 import { activeCompaction } from './projections/compacting.js';
 import { createCronScheduler, type CronScheduler } from './jobs/agenda.js';
 import { spawnTask } from './commands/tasks.js';
+import { createLogBuffer, type LogBuffer } from './lib/logBuffer.js';
+import { streamLogEntriesToAdmins } from './live/logEntries.js';
 
 /** Everything a capability may need, passed as a parameter (no container, no singletons). */
 export type Services = {
@@ -64,6 +62,8 @@ export type Services = {
   compacting: Compactor;
   /** Memory upkeep: backfill, consolidation, re-embedding, and the memory step of a compaction. */
   memoryJobs: MemoryJobs;
+  /** The recent log entries (GET /api/logs); fed by the logger that main.ts builds, empty otherwise. */
+  logs: LogBuffer;
   /** Read-your-writes: waits until the read models include the event at `position`. */
   settle: (position: number | null) => Promise<void>;
   close: () => Promise<void>;
@@ -73,19 +73,23 @@ export type Stores = { eventStore: EventStore; readStore: ReadStore; blobs: Blob
 
 /**
  * Embedded SQLite unless EVENTSTORE_CONNECTION_STRING / MONGODB_URI name production stores; the
- * two choices are independent (EventStoreDB with SQLite read models works, and so on).
+ * two choices are independent (EventStoreDB with SQLite read models works, and so on). The
+ * production clients are imported only when configured: loading them costs start-up time.
  */
 export async function openStores(config: Config): Promise<Stores> {
   let sqlite: SqliteHandle | null = null;
   const embedded = () => (sqlite ??= openSqlite(join(config.dataDir, 'kinbot.db')));
   const eventStore = config.eventStoreConnectionString
-    ? createEventStoreDbEventStore(config.eventStoreConnectionString)
+    ? (await import('./stores/eventstoredb/eventStore.js')).createEventStoreDbEventStore(config.eventStoreConnectionString)
     : createSqliteEventStore(embedded());
   let mongo: MongoClient | null = null;
   let readStore: ReadStore;
   let blobs: BlobStore;
   let auth: AuthDatabase;
   if (config.mongodbUri) {
+    const { MongoClient } = await import('mongodb');
+    const { createMongoReadStore } = await import('./stores/mongodb/readStore.js');
+    const { createGridFsBlobStore } = await import('./stores/blobs/gridFsBlobStore.js');
     mongo = new MongoClient(config.mongodbUri);
     await mongo.connect();
     const db = mongo.db();
@@ -98,7 +102,9 @@ export async function openStores(config: Config): Promise<Stores> {
     auth = { kind: 'sqlite', path: join(config.dataDir, 'auth.db') };
   }
   // Wrapped data keys (src/lib/secrets.ts) live apart from the read models, which can be wiped and rebuilt.
-  const keyStore = config.mongodbUri ? await createMongoKeyStore(config.mongodbUri) : createSqliteKeyStore(join(config.dataDir, 'keys.db'));
+  const keyStore = config.mongodbUri
+    ? await (await import('./stores/mongodb/keyStore.js')).createMongoKeyStore(config.mongodbUri)
+    : createSqliteKeyStore(join(config.dataDir, 'keys.db'));
   await adoptLegacyDataKeys(readStore, keyStore);
   return {
     eventStore,
@@ -117,7 +123,7 @@ export async function openStores(config: Config): Promise<Stores> {
   };
 }
 
-export async function openServices(config: Config, log: Logger): Promise<Services> {
+export async function openServices(config: Config, log: Logger, options: { logs?: LogBuffer } = {}): Promise<Services> {
   const stores = await openStores(config);
   const { eventStore, readStore, blobs } = stores;
   let projections: ProjectionRunner | null = null;
@@ -145,6 +151,8 @@ export async function openServices(config: Config, log: Logger): Promise<Service
     mappers: allLiveMappers,
     onError: (error) => log.error({ err: error }, 'live feed mapping failed'),
   });
+  const logs = options.logs ?? createLogBuffer();
+  const stopLogEntries = streamLogEntriesToAdmins(logs, live, readStore);
   const auth = await createAuth(config, stores.auth, signUpHooks({ eventStore, runCommand, settle }), log);
   const contextUsage = new Map<string, ContextUsage>();
   let turnDeps: TurnDeps | null = null;
@@ -200,8 +208,10 @@ export async function openServices(config: Config, log: Logger): Promise<Service
     contextUsage,
     compacting,
     memoryJobs,
+    logs,
     settle,
     async close() {
+      stopLogEntries();
       await reactors.stop();
       await crons.stop();
       await turns.stop();

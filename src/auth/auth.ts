@@ -1,7 +1,6 @@
 import { betterAuth, type BetterAuthOptions, type User } from 'better-auth';
 import { APIError } from 'better-auth/api';
 import { getMigrations } from 'better-auth/db/migration';
-import { mongodbAdapter } from 'better-auth/adapters/mongodb';
 import { apiKey } from '@better-auth/api-key';
 import Database from 'better-sqlite3';
 import type { Db, MongoClient } from 'mongodb';
@@ -50,7 +49,7 @@ function authLogger(log: Logger) {
   };
 }
 
-function authOptions(config: Config, database: AuthDatabase, hooks: SignUpHooks, log: Logger) {
+function authOptions(config: Config, database: BetterAuthOptions['database'], hooks: SignUpHooks, log: Logger) {
   return {
     appName: 'KinBot',
     logger: authLogger(log),
@@ -59,7 +58,7 @@ function authOptions(config: Config, database: AuthDatabase, hooks: SignUpHooks,
     secret: config.betterAuthSecret,
     // Better Auth runs its own transactions, so in the embedded set-up it gets its own SQLite file:
     // sharing the event store's connection would let those transactions swallow our appends.
-    database: database.kind === 'sqlite' ? openAuthDatabase(database.path) : mongodbAdapter(database.db, { client: database.client }),
+    database,
     emailAndPassword: { enabled: true, minPasswordLength: 8, autoSignIn: true },
     session: { cookieCache: { enabled: true, maxAge: 5 * 60 } },
     trustedOrigins: trustedOrigins(config),
@@ -97,8 +96,15 @@ function authOptions(config: Config, database: AuthDatabase, hooks: SignUpHooks,
   } satisfies BetterAuthOptions;
 }
 
+/** The MongoDB adapter (and its driver) is loaded only when configured. */
+async function databaseOption(database: AuthDatabase): Promise<BetterAuthOptions['database']> {
+  if (database.kind === 'sqlite') return openAuthDatabase(database.path);
+  const { mongodbAdapter } = await import('better-auth/adapters/mongodb');
+  return mongodbAdapter(database.db, { client: database.client });
+}
+
 export async function createAuth(config: Config, database: AuthDatabase, hooks: SignUpHooks, log: Logger) {
-  const options = authOptions(config, database, hooks, log);
+  const options = authOptions(config, await databaseOption(database), hooks, log);
   if (database.kind === 'sqlite') {
     const { runMigrations } = await getMigrations(options);
     await runMigrations();

@@ -3,15 +3,19 @@ import type { RunCommand } from '../es/commandRunner.js';
 import type { CommandMetadata, Decider } from '../es/decider.js';
 import { conflict, notFound } from '../es/errors.js';
 import {
+  conversationStream,
   depositStream,
+  parseConversationEvent,
   parseDepositEvent,
   parseMessageEvent,
   turnStream,
+  type ConversationEvent,
   type DepositEvent,
   type MessageEvent,
   type SourceType,
   type ToolCall,
 } from '../events/messages.js';
+import { purgeCompaction } from './compacting.js';
 
 /** The life of one queued message: queued → started → closed (answered or failed), or removed. */
 export type TurnState =
@@ -206,3 +210,39 @@ export const depositMessage = (deps: Deps, input: DepositInput, metadata: Comman
     command: { ...input, now: metadata.now },
     metadata,
   });
+
+// ── Clearing the main conversation ────────────────────────────────────────────────────────────
+
+export type ConversationState = { lastClearedAt: string | null };
+export type ConversationCommand = { type: 'ClearConversation'; kinId: string; now: Date };
+
+export const evolveConversation = (_state: ConversationState, event: ConversationEvent): ConversationState => ({
+  lastClearedAt: event.data.clearedAt,
+});
+
+/** Always clears: a conversation cleared twice is simply empty, and the decider cannot see messages. */
+export const decideConversation = (command: ConversationCommand, _state: ConversationState): ConversationEvent[] => [
+  { type: 'ConversationCleared', data: { kinId: command.kinId, clearedAt: command.now.toISOString() } },
+];
+
+export const conversationDecider: Decider<ConversationState, ConversationCommand, ConversationEvent> = {
+  initialState: () => ({ lastClearedAt: null }),
+  evolve: evolveConversation,
+  decide: decideConversation,
+};
+
+/**
+ * Clears a Kin's main conversation (messages.md §6): the active compaction summary first, so that
+ * nothing of the old conversation is given to the model even if the second step never happens,
+ * then the messages. Quick sessions and tasks keep theirs.
+ */
+export async function clearConversation(deps: Deps, kinId: string, metadata: CommandMetadata) {
+  await purgeCompaction(deps, kinId, metadata);
+  return deps.runCommand({
+    stream: conversationStream(kinId),
+    decider: conversationDecider,
+    parse: parseConversationEvent,
+    command: { type: 'ClearConversation', kinId, now: metadata.now },
+    metadata,
+  });
+}

@@ -4,13 +4,19 @@ import type { CommandMetadata, Decider } from '../es/decider.js';
 import { notFound } from '../es/errors.js';
 import type { ReadStore } from '../es/readStore.js';
 import {
+  notificationPreferencesStream,
   notificationsStream,
+  notificationTypes,
   parseNotificationEvent,
+  parseNotificationPreferencesEvent,
   type NotificationEvent,
+  type NotificationPreferenceChange,
+  type NotificationPreferencesEvent,
   type NotificationType,
   type RelatedType,
 } from '../events/notifications.js';
 import { USERS, type UserDoc } from '../projections/users.js';
+import { usersWhoDisabled } from '../projections/notifications.js';
 
 /** platform.md §6: notifications older than this are neither listed nor addressable, then purged. */
 export const NOTIFICATION_RETENTION_DAYS = 30;
@@ -154,7 +160,10 @@ export const lastPosition = (positions: (number | null)[]): number | null =>
  * the Kin `notify` tool…). Each user's notification goes to that user's stream.
  */
 export async function notify(deps: NotificationDeps, input: NotifyInput, metadata: CommandMetadata) {
-  const userIds = input.userIds ?? (await deps.readStore.collection<UserDoc>(USERS).find({}, { sort: { createdAt: 1 } })).map((user) => user.id);
+  const targets = input.userIds ?? (await deps.readStore.collection<UserDoc>(USERS).find({}, { sort: { createdAt: 1 } })).map((user) => user.id);
+  // A user who turned this type off does not get it (platform.md §6), whoever the notification is for.
+  const refused = await usersWhoDisabled(deps.readStore, input.type, targets);
+  const userIds = targets.filter((userId) => !refused.has(userId));
   const notification: NewNotification = {
     type: input.type,
     title: input.title,
@@ -189,3 +198,52 @@ export const deleteNotification = (deps: NotificationDeps, userId: string, notif
 /** Records the expiry of this user's notifications past the retention period. */
 export const expireNotifications = (deps: NotificationDeps, userId: string, metadata: CommandMetadata) =>
   runNotifications(deps, { type: 'ExpireNotifications', userId, now: metadata.now }, metadata);
+
+// ── One user's preferences ────────────────────────────────────────────────────────────────────
+
+/** Whether the user receives each notification type; every type is on until turned off. */
+export type NotificationPreferences = Record<NotificationType, boolean>;
+
+export const defaultNotificationPreferences = (): NotificationPreferences =>
+  Object.fromEntries(notificationTypes.map((type) => [type, true])) as NotificationPreferences;
+
+export type NotificationPreferencesCommand = {
+  type: 'ChangeNotificationPreferences';
+  userId: string;
+  updates: NotificationPreferenceChange[];
+  now: Date;
+};
+
+export function evolveNotificationPreferences(state: NotificationPreferences, event: NotificationPreferencesEvent): NotificationPreferences {
+  const next = { ...state };
+  for (const change of event.data.changes) next[change.type] = change.enabled;
+  return next;
+}
+
+/** Records the settings that differ from the current ones (the last update of a type wins); [] when none does. */
+export function decideNotificationPreferences(command: NotificationPreferencesCommand, state: NotificationPreferences): NotificationPreferencesEvent[] {
+  const wanted = new Map(command.updates.map((update) => [update.type, update.enabled]));
+  const changes = [...wanted].filter(([type, enabled]) => state[type] !== enabled).map(([type, enabled]) => ({ type, enabled }));
+  if (changes.length === 0) return [];
+  return [{ type: 'NotificationPreferencesChanged', data: { userId: command.userId, changes, changedAt: command.now.toISOString() } }];
+}
+
+export const notificationPreferencesDecider: Decider<NotificationPreferences, NotificationPreferencesCommand, NotificationPreferencesEvent> = {
+  initialState: defaultNotificationPreferences,
+  evolve: evolveNotificationPreferences,
+  decide: decideNotificationPreferences,
+};
+
+export const changeNotificationPreferences = (
+  deps: Pick<NotificationDeps, 'runCommand'>,
+  userId: string,
+  updates: NotificationPreferenceChange[],
+  metadata: CommandMetadata,
+) =>
+  deps.runCommand({
+    stream: notificationPreferencesStream(userId),
+    decider: notificationPreferencesDecider,
+    parse: parseNotificationPreferencesEvent,
+    command: { type: 'ChangeNotificationPreferences', userId, updates, now: metadata.now },
+    metadata,
+  });

@@ -102,3 +102,20 @@ export const DEPOSITED = 'InformationalMessageDeposited';
 
 export const parseDepositEvent = (recorded: RecordedEvent): DepositEvent =>
   depositEventSchema.parse({ type: recorded.type, data: recorded.data });
+
+/**
+ * A Kin's main conversation as a whole: `conversation-<kinId>`. Clearing it is an event, so the
+ * cleared messages stay in the log (audit, replay) while the read model and the model's context
+ * start over from it.
+ */
+export const conversationStream = (kinId: string) => `conversation-${kinId}`;
+
+export const conversationEventSchema = z.object({
+  type: z.literal('ConversationCleared'),
+  data: z.object({ kinId: z.string(), clearedAt: z.string() }),
+});
+export type ConversationEvent = z.infer<typeof conversationEventSchema>;
+export const CONVERSATION_CLEARED = 'ConversationCleared';
+
+export const parseConversationEvent = (recorded: RecordedEvent): ConversationEvent =>
+  conversationEventSchema.parse({ type: recorded.type, data: recorded.data });

@@ -66,3 +66,23 @@ export const notificationEventTypes = [
 
 export const parseNotificationEvent = (recorded: RecordedEvent): NotificationEvent =>
   notificationEventSchema.parse({ type: recorded.type, data: recorded.data });
+
+/**
+ * A user's choice of the notification types they receive (every type is on until turned off). A
+ * stream of its own per user, `notificationpreferences-<userId>`, apart from the notifications.
+ */
+export const notificationPreferencesStream = (userId: string) => `notificationpreferences-${userId}`;
+
+export const notificationPreferenceChangeSchema = z.object({ type: notificationTypeSchema, enabled: z.boolean() });
+export type NotificationPreferenceChange = z.infer<typeof notificationPreferenceChangeSchema>;
+
+export const notificationPreferencesEventSchema = z.object({
+  type: z.literal('NotificationPreferencesChanged'),
+  /** Only the types whose setting changed. */
+  data: z.object({ userId: z.string(), changes: z.array(notificationPreferenceChangeSchema), changedAt: z.string() }),
+});
+export type NotificationPreferencesEvent = z.infer<typeof notificationPreferencesEventSchema>;
+export const NOTIFICATION_PREFERENCES_CHANGED = 'NotificationPreferencesChanged';
+
+export const parseNotificationPreferencesEvent = (recorded: RecordedEvent): NotificationPreferencesEvent =>
+  notificationPreferencesEventSchema.parse({ type: recorded.type, data: recorded.data });

@@ -1,6 +1,5 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { MongoBackend } from '@agendajs/mongo-backend';
 import { Agenda, type AgendaBackend, type Job } from 'agenda';
 import { v7 as uuidv7 } from 'uuid';
 import type { Config } from '../config.js';
@@ -71,10 +70,11 @@ export type CronSchedulerDeps = Pick<Services, 'config' | 'log' | 'eventStore' |
   spawn: CronTaskSpawner;
 };
 
-export function agendaBackendFor(config: Pick<Config, 'mongodbUri' | 'dataDir'>): AgendaBackend {
-  return config.mongodbUri
-    ? new MongoBackend({ address: config.mongodbUri, collection: 'agendaJobs' })
-    : new SqliteBackend({ path: join(config.dataDir, 'jobs.db') });
+/** The MongoDB backend (and its driver) is loaded only when configured. */
+export async function agendaBackendFor(config: Pick<Config, 'mongodbUri' | 'dataDir'>): Promise<AgendaBackend> {
+  if (!config.mongodbUri) return new SqliteBackend({ path: join(config.dataDir, 'jobs.db') });
+  const { MongoBackend } = await import('@agendajs/mongo-backend');
+  return new MongoBackend({ address: config.mongodbUri, collection: 'agendaJobs' });
 }
 
 /**
@@ -216,7 +216,7 @@ export function createCronScheduler(
     sync,
     async start() {
       if (agenda) return;
-      const connected = connectingOnce(options.backend?.() ?? agendaBackendFor(deps.config));
+      const connected = connectingOnce(options.backend?.() ?? (await agendaBackendFor(deps.config)));
       await connected.connect();
       const created = new Agenda({
         backend: connected,

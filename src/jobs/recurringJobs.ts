@@ -23,7 +23,7 @@ const DRAIN_MS = 10_000;
  */
 export async function startRecurringJobs(deps: { config: Config; log: Logger }, jobs: readonly RecurringJob[]): Promise<RecurringJobs> {
   const { log } = deps;
-  const backend = connectingOnce(agendaBackendFor(deps.config));
+  const backend = connectingOnce(await agendaBackendFor(deps.config));
   await backend.connect();
   const agenda = new Agenda({ backend, name: `kinbot-maintenance@${hostname()}:${process.pid}`, processEvery: PROCESS_EVERY_MS });
   agenda.on('error', (error: Error) => log.error({ err: error }, 'maintenance scheduler error'));

@@ -3,8 +3,9 @@ import type { ProjectionRunner } from '../es/projections.js';
 import type { ReadStore } from '../es/readStore.js';
 
 /**
- * A message of the live feed (/api/sse and the GraphQL `live` subscription), in the documented
- * envelope `{ type, kinId?, data }`. `userId` restricts delivery to that user's connections.
+ * A message of the live feed in the documented nested form `{ type, kinId?, data }`, as the GraphQL
+ * `live` subscription sends it; /api/sse also flattens `data` (src/live/envelope.ts). `userId`
+ * restricts delivery to that user's connections.
  */
 export type LiveMessage = { type: string; kinId?: string; data: Record<string, unknown>; userId?: string };
 

@@ -15,12 +15,7 @@ export const kinLiveMessages: LiveMapper = async (recorded, readStore) => {
   // Later changes are reported with the Kin's current state, which the read model holds.
   const kin = await readStore.collection<KinDoc>(KINS).get(kinId);
   if (!kin) return [];
-  switch (event.type) {
-    case 'KinUpdated': {
-      const { slug, name, role, providerId } = kin;
-      return [{ type: 'kin:updated', kinId, data: { kinId, slug, name, role, avatarUrl: avatarUrlOf(kin), providerId } }];
-    }
-    case 'KinAvatarChanged':
-      return [{ type: 'kin:updated', kinId, data: { kinId, avatarUrl: avatarUrlOf(kin) } }];
-  }
+  // The web app takes every one of these fields from any kin:updated (webapp.md §3), so all are sent.
+  const { slug, name, role, model, providerId } = kin;
+  return [{ type: 'kin:updated', kinId, data: { kinId, slug, name, role, model, providerId, avatarUrl: avatarUrlOf(kin) } }];
 };

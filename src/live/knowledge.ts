@@ -4,8 +4,8 @@ import { knowledgeEventTypes, parseKnowledgeEvent } from '../events/knowledge.js
 const handled = new Set<string>(knowledgeEventTypes);
 
 /**
- * knowledge:source-created / -updated / -deleted (platform.md §10), in the documented envelope
- * (DECISIONS §20): the payload's own `type` (the source's type) stays inside `data`.
+ * knowledge:source-created / -updated / -deleted (platform.md §10). The payload's own `type` (the
+ * source's type) is `sourceType` at the top level of /api/sse and `type` inside `data` (DECISIONS 20).
  */
 export const knowledgeLiveMessages: LiveMapper = (recorded) => {
   if (!handled.has(recorded.type)) return [];

@@ -1,24 +1,36 @@
 import type { LiveMapper, LiveMessage } from './feed.js';
-import { DEPOSITED, parseDepositEvent, parseMessageEvent } from '../events/messages.js';
+import { CONVERSATION_CLEARED, DEPOSITED, parseConversationEvent, parseDepositEvent, parseMessageEvent } from '../events/messages.js';
 import { avatarUrlOf, KINS, type KinDoc } from '../projections/kins.js';
 import { QUEUE, type QueueItemDoc } from '../projections/messages.js';
 import type { ReadStore } from '../es/readStore.js';
 import { NO_PROVIDER } from '../agents/turn.js';
+import { COMPACTING_MESSAGE_THRESHOLD, countNonCompacted } from '../agents/compacting.js';
+import { activeCompaction } from '../projections/compacting.js';
 
-/** The main conversation's queue (quick sessions and tasks have their own); `extra` adds to the payload. */
+/**
+ * The main conversation's queue (quick sessions and tasks have their own) with the compaction
+ * figures of /context-usage; `extra` adds to the payload.
+ */
 export async function queueUpdate(readStore: ReadStore, kinId: string, extra: Record<string, unknown> = {}): Promise<LiveMessage> {
   const queue = readStore.collection<QueueItemDoc>(QUEUE);
   const queueSize = await queue.count({ kinId, sessionId: null, taskId: null, status: 'pending' });
   const isProcessing = (await queue.count({ kinId, sessionId: null, taskId: null, status: 'processing' })) > 0;
-  return { type: 'queue:update', kinId, data: { kinId, queueSize, isProcessing, ...extra } };
+  const compactingMessages = await countNonCompacted(readStore, kinId, (await activeCompaction(readStore, kinId))?.boundary ?? null);
+  const compacting = { compactingMessages, compactingMessageThreshold: COMPACTING_MESSAGE_THRESHOLD };
+  return { type: 'queue:update', kinId, data: { kinId, queueSize, isProcessing, ...compacting, ...extra } };
 }
 
 /**
  * queue:update as messages are queued, started and answered; chat:message for messages that the
- * web client did not write itself; chat:done with the recorded answer; kin:error on failures.
+ * web client did not write itself; chat:done with the recorded answer; kin:error on failures;
+ * chat:cleared when the main conversation is cleared.
  * Tokens are not events: the turn publishes them directly.
  */
 export const messageLiveMessages: LiveMapper = async (recorded, readStore) => {
+  if (recorded.type === CONVERSATION_CLEARED) {
+    const { kinId } = parseConversationEvent(recorded).data;
+    return [{ type: 'chat:cleared', kinId, data: { kinId } }];
+  }
   if (recorded.type === DEPOSITED) {
     const { messageId, kinId, taskId, content, sourceType, sourceId, metadata, createdAt } = parseDepositEvent(recorded).data;
     const resolvedTaskId = metadata.resolvedTaskId ?? metadata.relatedTaskId ?? null;

@@ -68,6 +68,6 @@ export const taskLiveMessages: LiveMapper = async (recorded, readStore) => {
     case 'TaskFailed':
       return [{ type: 'task:done', kinId, data: { taskId, kinId, status: 'failed', result: null, error: event.data.error, title, senderName, senderAvatarUrl } }];
     case 'TaskCancelled':
-      return [{ type: 'task:status', kinId, data: { taskId, kinId, status: 'cancelled', title } }];
+      return [status('cancelled')];
   }
 };

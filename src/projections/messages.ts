@@ -1,6 +1,15 @@
 import type { Projection } from '../es/projections.js';
 import type { Doc, ReadStore } from '../es/readStore.js';
-import { DEPOSITED, messageEventTypes, parseDepositEvent, parseMessageEvent, type SourceType, type ToolCall } from '../events/messages.js';
+import {
+  CONVERSATION_CLEARED,
+  DEPOSITED,
+  messageEventTypes,
+  parseConversationEvent,
+  parseDepositEvent,
+  parseMessageEvent,
+  type SourceType,
+  type ToolCall,
+} from '../events/messages.js';
 import { parseQuickSessionEvent } from '../events/quickSessions.js';
 
 export const MESSAGES = 'messages';
@@ -38,6 +47,8 @@ export type QueueItemDoc = Doc & {
   /** A task's turn (its messages carry the taskId); absent on items queued before tasks existed. */
   taskId?: string | null;
   metadata?: Record<string, unknown>;
+  /** The conversation was cleared while this turn ran: its answer belongs to what was cleared. */
+  cleared?: boolean;
 };
 
 /** Closes a turn's queue item and records the assistant's row (its answer, or the error notice). */
@@ -50,6 +61,7 @@ async function closeTurn(
   const queue = store.collection<QueueItemDoc>(QUEUE);
   const item = await queue.get(queueItemId);
   await queue.update({ id: queueItemId }, { $set: { status } });
+  if (item?.cleared) return;
   // A task's turn speaks as the Kin that executes the task (recorded on the turn when it was queued).
   const speaker = message.sourceType === 'kin' ? item?.metadata?.executingKinId : undefined;
   await store.collection<MessageDoc>(MESSAGES).replace({
@@ -66,8 +78,8 @@ async function closeTurn(
 export const messagesProjection: Projection = {
   name: 'messages',
   version: 2,
-  // A purged quick session takes its messages and queue items with it.
-  handles: [...messageEventTypes, DEPOSITED, 'QuickSessionPurged'],
+  // A purged quick session takes its messages and queue items with it; a cleared conversation its messages.
+  handles: [...messageEventTypes, DEPOSITED, 'QuickSessionPurged', CONVERSATION_CLEARED],
   collections: [MESSAGES, QUEUE],
   async setup(store) {
     await store.collection(MESSAGES).ensureIndex({ fields: { kinId: 1, sessionId: 1, createdAt: 1 } });
@@ -83,6 +95,13 @@ export const messagesProjection: Projection = {
       if (purged.type !== 'QuickSessionPurged') return;
       await messages.delete({ kinId: purged.data.kinId, sessionId: purged.data.sessionId });
       await queue.delete({ kinId: purged.data.kinId, sessionId: purged.data.sessionId });
+      return;
+    }
+    if (recorded.type === CONVERSATION_CLEARED) {
+      const { kinId } = parseConversationEvent(recorded).data;
+      await messages.delete({ kinId, sessionId: null, taskId: null });
+      // Messages still queued are kept: they start the new conversation.
+      await queue.update({ kinId, sessionId: null, taskId: null, status: 'processing' }, { $set: { cleared: true } });
       return;
     }
     if (recorded.type === DEPOSITED) {

@@ -1,14 +1,18 @@
+import type { RecordedEvent } from '../es/eventStore.js';
 import type { Projection } from '../es/projections.js';
 import type { Doc, ReadStore } from '../es/readStore.js';
 import {
+  NOTIFICATION_PREFERENCES_CHANGED,
   notificationEventTypes,
   parseNotificationEvent,
+  parseNotificationPreferencesEvent,
   type NotificationType,
   type RelatedType,
 } from '../events/notifications.js';
 import { avatarUrlOf, KINS, type KinDoc } from './kins.js';
 
 export const NOTIFICATIONS = 'notifications';
+export const NOTIFICATION_PREFERENCES = 'notification_preferences';
 
 export type NotificationDoc = Doc & {
   id: string;
@@ -24,17 +28,32 @@ export type NotificationDoc = Doc & {
   createdAt: number;
 };
 
+/** A user's turned-off notification types (no document: every type is on). */
+export type NotificationPreferencesDoc = Doc & { id: string; disabled: NotificationType[] };
+
+async function applyPreferences(recorded: RecordedEvent, store: ReadStore) {
+  const { userId, changes } = parseNotificationPreferencesEvent(recorded).data;
+  const preferences = store.collection<NotificationPreferencesDoc>(NOTIFICATION_PREFERENCES);
+  const disabled = new Set((await preferences.get(userId))?.disabled ?? []);
+  for (const change of changes) {
+    if (change.enabled) disabled.delete(change.type);
+    else disabled.add(change.type);
+  }
+  await preferences.replace({ id: userId, disabled: [...disabled].sort() });
+}
+
 export const notificationsProjection: Projection = {
   name: 'notifications',
   version: 1,
-  handles: notificationEventTypes,
-  collections: [NOTIFICATIONS],
+  handles: [...notificationEventTypes, NOTIFICATION_PREFERENCES_CHANGED],
+  collections: [NOTIFICATIONS, NOTIFICATION_PREFERENCES],
   async setup(store) {
     const notifications = store.collection(NOTIFICATIONS);
     await notifications.ensureIndex({ fields: { userId: 1, createdAt: -1 } });
     await notifications.ensureIndex({ fields: { userId: 1, isRead: 1, createdAt: -1 } });
   },
   async apply(recorded, store) {
+    if (recorded.type === NOTIFICATION_PREFERENCES_CHANGED) return applyPreferences(recorded, store);
     const notifications = store.collection<NotificationDoc>(NOTIFICATIONS);
     const event = parseNotificationEvent(recorded);
     switch (event.type) {
@@ -99,4 +118,16 @@ export async function notificationSummaries(readStore: ReadStore, docs: Notifica
       createdAt: doc.createdAt,
     };
   });
+}
+
+/** The notification types this user turned off. */
+export async function disabledNotificationTypes(readStore: ReadStore, userId: string): Promise<NotificationType[]> {
+  return (await readStore.collection<NotificationPreferencesDoc>(NOTIFICATION_PREFERENCES).get(userId))?.disabled ?? [];
+}
+
+/** Those of `userIds` who turned `type` off. */
+export async function usersWhoDisabled(readStore: ReadStore, type: NotificationType, userIds: string[]): Promise<Set<string>> {
+  if (userIds.length === 0) return new Set();
+  const docs = await readStore.collection<NotificationPreferencesDoc>(NOTIFICATION_PREFERENCES).find({ id: { $in: userIds } });
+  return new Set(docs.filter((doc) => doc.disabled.includes(type)).map((doc) => doc.id));
 }

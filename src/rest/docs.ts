@@ -1,12 +1,15 @@
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { notFound } from '../es/errors.js';
 import { defineRawOperation, type Operation } from './operation.js';
 
 const require = createRequire(import.meta.url);
-/** swagger-ui-dist ships the built Swagger UI; its folder is served as it is. */
-const swaggerUiFolder = (require('swagger-ui-dist') as { getAbsoluteFSPath(): string }).getAbsoluteFSPath();
+/**
+ * swagger-ui-dist ships the built Swagger UI; its folder is served as it is. Located through its
+ * package.json: requiring the package itself would load the whole browser bundle into the server.
+ */
+const swaggerUiFolder = dirname(require.resolve('swagger-ui-dist/package.json'));
 
 /** The assets the page loads: no inline script, so a strict CSP in front of it keeps working. */
 const ASSETS = new Set(['swagger-ui.css', 'index.css', 'swagger-ui-bundle.js', 'swagger-ui-standalone-preset.js', 'favicon-32x32.png', 'favicon-16x16.png']);
@@ -29,11 +32,16 @@ const page = `<!doctype html>
 </html>
 `;
 
-/** Same origin, so "Try it out" sends the reader's session cookie; an API key goes in "Authorize". */
+/**
+ * Same origin, so "Try it out" sends the reader's session cookie; an API key goes in "Authorize".
+ * With some 150 operations the page opens on the list of tags (each one expands) with a filter box.
+ */
 const init = `window.ui = SwaggerUIBundle({
   url: '/api/openapi.json',
   dom_id: '#swagger-ui',
   deepLinking: true,
+  docExpansion: 'none',
+  filter: true,
   withCredentials: true,
   presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
   layout: 'StandaloneLayout',

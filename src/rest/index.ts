@@ -25,6 +25,9 @@ import { cronOperations } from './crons.js';
 import { vaultOperations } from './vault.js';
 import { fileStorageOperations } from './fileStorage.js';
 import { shareOperations } from './shares.js';
+import { infoOperations } from './info.js';
+import { logOperations } from './logs.js';
+import { channelPlatformOperations } from './channelPlatforms.js';
 
 /** The operation table: every documented route, declared once (REST, GraphQL and OpenAPI read it). */
 export function operationTable(services: Services): Operation[] {
@@ -52,6 +55,9 @@ export function operationTable(services: Services): Operation[] {
     ...vaultOperations(services),
     ...fileStorageOperations(services),
     ...shareOperations(services),
+    ...infoOperations(services),
+    ...logOperations(services),
+    ...channelPlatformOperations(),
   ];
   const documented = [...operations, ...docsOperations()];
   return [...documented, openApiOperation(documented)];

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { PRIORITY, queueMessage, runTurnCommand } from '../commands/messages.js';
+import { clearConversation, PRIORITY, queueMessage, runTurnCommand } from '../commands/messages.js';
 import { conflict, DomainError, notFound } from '../es/errors.js';
 import type { ReadStore } from '../es/readStore.js';
 import { avatarUrlOf, KINS, type KinDoc } from '../projections/kins.js';
@@ -147,6 +147,28 @@ export function messageOperations(services: Services): Operation[] {
         services.turns.kick();
         const queuePosition = await readStore.collection<QueueItemDoc>(QUEUE).count({ kinId: kin.id, sessionId: null, taskId: null, status: 'pending' });
         return { messageId: queueItemId, queuePosition: Math.max(queuePosition, 1) };
+      },
+    }),
+    defineOperation({
+      name: 'clearConversation',
+      summary:
+        'Clear the main conversation: its messages and compaction summary are no longer shown nor given to the model (they stay in the event log); a turn in progress is stopped, queued messages stay (SSE chat:cleared)',
+      method: 'delete',
+      path: '/api/kins/:kinId/messages',
+      auth: 'user',
+      tags,
+      params: kinParams,
+      output: z.object({ ok: z.literal(true) }),
+      async handler({ params }, ctx) {
+        const kin = await findKin(services, params.kinId);
+        // A summary being written covers the messages about to go: it would bring them back.
+        if (services.compacting.isCompacting(kin.id)) throw conflict('COMPACTING_IN_PROGRESS', 'The conversation is being compacted; try again when it is done');
+        const { position } = await clearConversation(services, kin.id, ctx.commandMetadata());
+        // Stopped after the clear, so that the next queued message cannot start before it: the
+        // turn that was running belongs to the cleared conversation (its answer is not shown).
+        services.turns.stopGeneration(kin.id, null);
+        await services.settle(position);
+        return { ok: true as const };
       },
     }),
     defineOperation({

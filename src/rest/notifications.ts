@@ -1,13 +1,16 @@
 import { z } from 'zod';
 import {
+  changeNotificationPreferences,
+  defaultNotificationPreferences,
   deleteNotification,
   markAllNotificationsRead,
   markNotificationRead,
   NOTIFICATION_RETENTION_MS,
+  type NotificationPreferences,
 } from '../commands/notifications.js';
 import type { Filter } from '../es/readStore.js';
-import { notificationTypeSchema, relatedTypeSchema } from '../events/notifications.js';
-import { notificationSummaries, NOTIFICATIONS, type NotificationDoc } from '../projections/notifications.js';
+import { notificationPreferenceChangeSchema, notificationTypes, notificationTypeSchema, relatedTypeSchema } from '../events/notifications.js';
+import { disabledNotificationTypes, notificationSummaries, NOTIFICATIONS, type NotificationDoc } from '../projections/notifications.js';
 import type { Services } from '../services.js';
 import { defineOperation, type Operation } from './operation.js';
 
@@ -24,6 +27,14 @@ const listQuery = z.object({
 });
 
 const notificationRef = z.object({ id: z.string().min(1) });
+
+const preferencesInput = z
+  .object({
+    updates: z
+      .array(notificationPreferenceChangeSchema, { error: 'updates must be an array of {type, enabled}' })
+      .max(notificationTypes.length * 4, 'Too many updates'),
+  })
+  .meta({ id: 'NotificationPreferencesUpdate' });
 
 // ── Output ────────────────────────────────────────────────────────────────────────────────────
 
@@ -46,6 +57,10 @@ const notification = z
 
 const success = z.object({ success: z.literal(true) });
 
+const preferencesOutput = z
+  .object({ preferences: z.object(Object.fromEntries(notificationTypes.map((type) => [type, z.boolean()]))) })
+  .meta({ id: 'NotificationPreferences', description: 'Whether the caller receives each notification type (default: true)' });
+
 // ── Operations ────────────────────────────────────────────────────────────────────────────────
 
 export function notificationOperations(services: Services): Operation[] {
@@ -60,6 +75,12 @@ export function notificationOperations(services: Services): Operation[] {
     ...extra,
   });
   const unreadCount = (userId: string) => notifications().count(ownFilter(userId, { isRead: false }));
+
+  async function preferencesOf(userId: string): Promise<{ preferences: NotificationPreferences }> {
+    const preferences = defaultNotificationPreferences();
+    for (const type of await disabledNotificationTypes(readStore, userId)) preferences[type] = false;
+    return { preferences };
+  }
 
   return [
     defineOperation({
@@ -103,6 +124,32 @@ export function notificationOperations(services: Services): Operation[] {
       tags,
       output: z.object({ unreadCount: z.number().int() }),
       handler: async (_input, ctx) => ({ unreadCount: await unreadCount(ctx.principal!.userId) }),
+    }),
+    defineOperation({
+      name: 'notificationPreferences',
+      summary: 'Which notification types the caller receives',
+      method: 'get',
+      path: '/api/notifications/preferences',
+      auth: 'user',
+      tags,
+      output: preferencesOutput,
+      handler: (_input, ctx) => preferencesOf(ctx.principal!.userId),
+    }),
+    defineOperation({
+      name: 'updateNotificationPreferences',
+      summary: 'Turn notification types on or off for the caller; a type turned off is no longer created for them',
+      method: 'put',
+      path: '/api/notifications/preferences',
+      auth: 'user',
+      tags,
+      body: preferencesInput,
+      output: preferencesOutput,
+      async handler({ body }, ctx) {
+        const userId = ctx.principal!.userId;
+        const result = await changeNotificationPreferences(services, userId, body.updates, ctx.commandMetadata());
+        await services.settle(result.position);
+        return preferencesOf(userId);
+      },
     }),
     defineOperation({
       name: 'markNotificationRead',

@@ -1,4 +1,5 @@
 import { v4 as uuidv4 } from 'uuid';
+import { sseEnvelope, withContextFigures } from '../live/envelope.js';
 import type { LiveMessage } from '../live/feed.js';
 import type { Services } from '../services.js';
 import { defineRawOperation, type Operation, type Principal } from './operation.js';
@@ -12,7 +13,7 @@ export function sseOperations(services: Services): Operation[] {
   return [
     defineRawOperation({
       name: 'sse',
-      summary: 'SSE event stream: `connected`, a `ping` every 15 s, then `message` events {type, kinId?, data}',
+      summary: 'SSE event stream: `connected`, a `ping` every 15 s, then `message` events {type, kinId?, ...payload fields, data: payload}',
       method: 'get',
       path: '/api/sse',
       auth: 'user',
@@ -31,8 +32,7 @@ export function sseOperations(services: Services): Operation[] {
         const ping = setInterval(() => send('ping', { type: 'ping', timestamp: Date.now() }), SSE_PING_MS);
         const unsubscribe = services.live.subscribe((message) => {
           if (!isFor(principal, message)) return;
-          const { userId: _userId, ...envelope } = message;
-          send('message', envelope);
+          send('message', sseEnvelope(withContextFigures(message, (kinId) => services.contextUsage.get(kinId))));
         });
         req.on('close', () => {
           clearInterval(ping);

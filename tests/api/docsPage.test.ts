@@ -33,7 +33,11 @@ describe('in a browser', () => {
     const failed: string[] = [];
     page.on('requestfailed', (request) => failed.push(request.url()));
     await page.goto(`${base}/api/docs`);
-    await page.waitForSelector('.opblock-summary-path', { timeout: 20_000 });
+    await page.waitForSelector('.opblock-tag', { timeout: 20_000 });
+    const tags = await page.$$eval('.opblock-tag', (nodes) => nodes.map((node) => node.getAttribute('data-tag')));
+    expect(tags).toEqual(expect.arrayContaining(['Kins', 'Messages', 'Vault', 'File storage', 'Invitations']));
+    await page.click('.opblock-tag[data-tag="Kins"]');
+    await page.waitForSelector('.opblock-summary-path', { timeout: 10_000 });
     const paths = await page.$$eval('.opblock-summary-path', (nodes) => nodes.map((node) => node.textContent?.replace(/\u200b/g, '')));
     expect(paths).toContain('/api/kins');
     expect(paths).toContain('/api/kins/{id}');

@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, launchServer } from './process.js';
 
 /**
- * The README's "First steps", run word for word with curl against a fresh server in its own
- * process (as `npm start` runs it, NODE_ENV unset), on a port other than 3000.
+ * The README's "First steps", run word for word with curl against a fresh server started as
+ * `npm start` starts it (compiled JavaScript, NODE_ENV unset), on a port other than 3000.
  */
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 
@@ -32,7 +32,7 @@ beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'kinbot-readme-'));
   workDir = mkdtempSync(join(tmpdir(), 'kinbot-readme-cwd-'));
   port = await freePort();
-  server = await launchServer(dataDir, port, { NODE_ENV: '' });
+  server = await launchServer(dataDir, port, { NODE_ENV: '' }, 'npm start');
 });
 
 afterAll(() => {

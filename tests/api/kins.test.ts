@@ -318,14 +318,13 @@ describe('GET /api/sse', () => {
     await api.delete(`/api/kins/${kin.id}`);
     await sse.waitFor(() => received.some((m) => m.data?.type === 'kin:deleted' && m.data.kinId === kin.id));
     await sse.close();
+    // DECISIONS 20: the payload at the top level, as the web app reads it, and under `data`.
+    const created = { kinId: kin.id, slug: 'live', name: 'Live', role: 'Finds things', model: 'gpt-4o', providerId: null, avatarUrl: null, createdAt: kin.createdAt };
+    const updated = { kinId: kin.id, slug: 'live', name: 'Live', role: 'Streams', model: 'gpt-4o', providerId: null, avatarUrl: null };
     const mine = received.filter((m) => m.event === 'message' && m.data.kinId === kin.id).map((m) => m.data);
     expect(mine).toEqual([
-      {
-        type: 'kin:created',
-        kinId: kin.id,
-        data: { kinId: kin.id, slug: 'live', name: 'Live', role: 'Finds things', model: 'gpt-4o', providerId: null, avatarUrl: null, createdAt: kin.createdAt },
-      },
-      { type: 'kin:updated', kinId: kin.id, data: { kinId: kin.id, slug: 'live', name: 'Live', role: 'Streams', avatarUrl: null, providerId: null } },
+      { type: 'kin:created', ...created, data: created },
+      { type: 'kin:updated', ...updated, data: updated },
       { type: 'kin:deleted', kinId: kin.id, data: { kinId: kin.id } },
     ]);
   });

@@ -12,12 +12,19 @@ export async function freePort(): Promise<number> {
 }
 
 /** The real server in its own process (so that a test can SIGKILL it), ready when this resolves. */
-export async function launchServer(dataDir: string, port: number, env: Record<string, string> = {}): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+export async function launchServer(
+  dataDir: string,
+  port: number,
+  env: Record<string, string> = {},
+  /** `npm start`'s script (compiled JavaScript, rebuilt when stale) instead of the TypeScript through tsx. */
+  how: 'tsx' | 'npm start' = 'tsx',
+): Promise<ChildProcess> {
+  const args = how === 'tsx' ? ['--import', 'tsx', 'src/main.ts'] : ['--enable-source-maps', 'scripts/start.mjs'];
+  const child = spawn(process.execPath, args, {
     env: { ...process.env, KINBOT_DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'silent', ...env },
     stdio: 'ignore',
   });
-  for (let i = 0; i < 200; i++) {
+  for (let i = 0; i < 400; i++) {
     const up = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false);
     if (up) return child;
     await new Promise((r) => setTimeout(r, 50));

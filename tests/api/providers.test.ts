@@ -271,7 +271,7 @@ describe('DELETE /api/providers/:id', () => {
       const relevant = sse.messages().filter((m) => m.type === 'provider:deleted' || m.type === 'kin:updated');
       expect(relevant).toEqual([
         { type: 'provider:deleted', data: { providerId: doomed.id } },
-        { type: 'kin:updated', kinId: kin.id, data: { kinId: kin.id, slug: 'orphan', name: 'Orphan', role: 'Finds things', avatarUrl: null, providerId: null } },
+        { type: 'kin:updated', kinId: kin.id, data: { kinId: kin.id, slug: 'orphan', name: 'Orphan', role: 'Finds things', model: 'gpt-4o', avatarUrl: null, providerId: null } },
       ]);
       const kinEvents = await server.services.eventStore.readStream(`kin-${kin.id}`);
       expect(kinEvents.at(-1)).toMatchObject({ type: 'KinUpdated', data: { changes: { providerId: null } } });
