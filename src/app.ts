@@ -87,6 +87,8 @@ function errorHandler(services: Services) {
     }
     const type = (error as { type?: string }).type;
     if (type === 'entity.parse.failed') return void res.status(400).json(envelope('INVALID_JSON', 'Malformed JSON body'));
+    // The router decodes path parameters and throws on a broken percent-encoding (`%E0%A4%A`).
+    if (error instanceof URIError) return void res.status(400).json(envelope('INVALID_PATH', 'Malformed percent-encoding in the path'));
     if (type === 'entity.too.large') return void res.status(413).json(envelope('PAYLOAD_TOO_LARGE', `Body exceeds ${JSON_BODY_LIMIT}`));
     if (type === 'encoding.unsupported' || type === 'charset.unsupported') {
       return void res.status(415).json(envelope('UNSUPPORTED_MEDIA_TYPE', 'Unsupported body encoding'));

@@ -33,6 +33,7 @@ const envSchema = z.object({
   COMPACTING_MODEL: z.string().trim().min(1).optional(),
   MEMORY_CONSOLIDATION_SIMILARITY: z.coerce.number().min(0).max(1).default(0.85),
   MEMORY_CONSOLIDATION_MAX_GEN: z.coerce.number().int().min(1).default(5),
+  E2E_SKIP_PROVIDER_TEST: z.enum(['true', 'false'], 'E2E_SKIP_PROVIDER_TEST must be true or false').default('false'),
 });
 
 export type Config = {
@@ -60,6 +61,11 @@ export type Config = {
    * settings value (then the Kin's model); `maintenanceModel` scores and merges memories.
    */
   memory: { extractionModel: string | null; maintenanceModel: string; consolidationSimilarity: number; consolidationMaxGeneration: number };
+  /**
+   * Test-only (E2E_SKIP_PROVIDER_TEST, the original's switch for its end-to-end suite): every
+   * provider connection test passes with the type's default capabilities, without a network call.
+   */
+  skipProviderTest: boolean;
 };
 
 /** Reads a secret from the environment, else from `<dataDir>/<file>`, else generates it there (0600). */
@@ -116,5 +122,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       consolidationSimilarity: e.MEMORY_CONSOLIDATION_SIMILARITY,
       consolidationMaxGeneration: e.MEMORY_CONSOLIDATION_MAX_GEN,
     },
+    skipProviderTest: e.E2E_SKIP_PROVIDER_TEST === 'true',
   };
 }

@@ -3,6 +3,37 @@ import type { CommandMetadata } from '../es/decider.js';
 import { DomainError } from '../es/errors.js';
 import type { NativeTool, ToolContext } from './tools.js';
 
+/**
+ * The domains the web app knows (webapp.md §4, its TOOL_DOMAIN_META): the Tools tab looks each
+ * listed domain up in that table and breaks on any other, so a tool's domain is one of these.
+ */
+export const TOOL_DOMAINS = [
+  'search',
+  'browse',
+  'contacts',
+  'memory',
+  'vault',
+  'tasks',
+  'inter-kin',
+  'crons',
+  'custom',
+  'images',
+  'shell',
+  'filesystem',
+  'file-storage',
+  'mcp',
+  'kin-management',
+  'webhooks',
+  'channels',
+  'system',
+  'users',
+  'database',
+  'mini-apps',
+  'plugins',
+] as const;
+
+export type ToolDomain = (typeof TOOL_DOMAINS)[number];
+
 /** The metadata of a command a tool issues: the turn's actor and correlation, the time of the call. */
 export const callMetadata = (context: ToolContext): CommandMetadata => ({ ...context.metadata, now: new Date() });
 
@@ -21,7 +52,7 @@ export async function orError<T>(work: () => Promise<T>): Promise<T | { error: s
  * it instead of tools.ts's own so that they need nothing from tools.ts at load time.
  */
 export const toolsOf =
-  (domain: string, defaultDisabled = false) =>
+  (domain: ToolDomain, defaultDisabled = false) =>
   <I extends z.ZodType>(
     tool: Omit<NativeTool, 'input' | 'execute' | 'domain' | 'defaultDisabled'> & {
       input: I;

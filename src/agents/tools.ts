@@ -1,4 +1,4 @@
-import { callMetadata } from './toolKit.js';
+import { callMetadata, type ToolDomain } from './toolKit.js';
 import { z } from 'zod';
 import { getCurrentDatetimeTool } from './tools/datetime.js';
 import { httpRequestTool } from './tools/httpRequest.js';
@@ -43,7 +43,7 @@ export type ToolContext = {
 
 export type NativeTool = {
   name: string;
-  domain: string;
+  domain: ToolDomain;
   description: string;
   defaultDisabled: boolean;
   input: z.ZodType;
@@ -160,7 +160,7 @@ export function isToolEnabled(tool: NativeTool, config: ToolConfig | null): bool
 }
 
 export function toolListing(config: ToolConfig | null) {
-  const domains = new Map<string, { name: string; enabled: boolean; defaultDisabled: boolean }[]>();
+  const domains = new Map<ToolDomain, { name: string; enabled: boolean; defaultDisabled: boolean }[]>();
   for (const tool of nativeTools) {
     const entry = { name: tool.name, enabled: isToolEnabled(tool, config), defaultDisabled: tool.defaultDisabled };
     domains.set(tool.domain, [...(domains.get(tool.domain) ?? []), entry]);

@@ -14,6 +14,8 @@ export const profileRequired = () => new DomainError(403, 'PROFILE_REQUIRED', 'A
  * The role comes from the users read model, so a deleted user loses access at once even while
  * a cached session cookie is still valid. An account without a profile (signed up without an
  * invitation) gets 403 PROFILE_REQUIRED everywhere but where `profileOptional` says.
+ * `Authorization` is not a credential here (Better Auth runs without its bearer plugin), so the
+ * empty or stale `Bearer` the web app sends beside its cookie on export changes nothing (webapp.md).
  */
 export async function resolvePrincipal(
   auth: Auth,

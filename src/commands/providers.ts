@@ -6,6 +6,7 @@ import type { Secrets } from '../lib/secrets.js';
 import { KINS, type KinDoc } from '../projections/kins.js';
 import { PROVIDERS, type ProviderDoc } from '../projections/providers.js';
 import {
+  capabilitiesOf,
   configProblem,
   decryptProviderConfig,
   encryptProviderConfig,
@@ -150,6 +151,17 @@ const runProvider = (deps: ProviderDeps, command: ProviderCommand, metadata: Com
   deps.runCommand({ stream: providerStream(command.providerId), decider: providerDecider, parse: parseProviderEvent, command, metadata });
 
 const tester = (deps: ProviderDeps) => deps.testConnection ?? testConnection;
+
+/** What a connection test finds when E2E_SKIP_PROVIDER_TEST is on: success, with the type's own capabilities. */
+const assumedConnection = async (type: string): Promise<ConnectionTest> => ({ valid: true, capabilities: capabilitiesOf(type), error: null });
+
+/**
+ * The connection test the configuration asks for: live, or — with the test-only switch
+ * E2E_SKIP_PROVIDER_TEST, which the web app's end-to-end suite relies on (webapp.md) — passed at
+ * once without a network call, for every test the API runs (create, update, re-test, test a config).
+ */
+export const connectionTestFor = (config: { skipProviderTest: boolean }): typeof testConnection =>
+  config.skipProviderTest ? assumedConnection : testConnection;
 
 /** The provider's current state, from its stream (not the read model, which may lag a write). */
 async function loadProvider(deps: ProviderDeps, providerId: string): Promise<ProviderFields> {

@@ -6,6 +6,7 @@ import { compactingConfigSchema, toolConfigSchema } from '../events/kins.js';
 import { avatarUrlOf, KINS, type KinDoc } from '../projections/kins.js';
 import { readSettings } from '../projections/settings.js';
 import { toolListing } from '../agents/tools.js';
+import { TOOL_DOMAINS } from '../agents/toolKit.js';
 import { contextUsageOf } from '../agents/compacting.js';
 import type { Services } from '../services.js';
 import { defineOperation, defineRawOperation, type Operation } from './operation.js';
@@ -124,7 +125,7 @@ const toolsListing = z
   .object({
     nativeTools: z.array(
       z.object({
-        domain: z.string(),
+        domain: z.enum(TOOL_DOMAINS),
         tools: z.array(z.object({ name: z.string(), enabled: z.boolean(), defaultDisabled: z.boolean() })),
       }),
     ),

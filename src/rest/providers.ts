@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { createProvider, deleteProvider, providerNotFound, testProvider, updateProvider } from '../commands/providers.js';
+import { connectionTestFor, createProvider, deleteProvider, providerNotFound, testProvider, updateProvider } from '../commands/providers.js';
 import { PROVIDERS, type ProviderDoc } from '../projections/providers.js';
 import {
   capabilitiesOf,
@@ -8,7 +8,6 @@ import {
   listModels,
   PROVIDER_TYPES,
   providerTypes,
-  testConnection,
   type ProviderModel,
 } from '../agents/providerCatalog.js';
 import type { ConnectionTest } from '../events/providers.js';
@@ -140,7 +139,8 @@ const presentTest = (test: ConnectionTest): z.input<typeof testResult> => ({
 
 export function providerOperations(services: Services): Operation[] {
   const { readStore, secrets } = services;
-  const deps = { ...services, dataDir: services.config.dataDir };
+  const testConnection = connectionTestFor(services.config);
+  const deps = { ...services, dataDir: services.config.dataDir, testConnection };
   const providers = () => readStore.collection<ProviderDoc>(PROVIDERS);
   const tags = ['Providers'];
 

@@ -295,6 +295,12 @@ describe('credentials and routing', () => {
     expect(body).toEqual({ error: { code: 'UNAUTHORIZED', message: 'Authentication required' } });
   });
 
+  it('answers 400 INVALID_PATH for a path whose percent-encoding is broken, not 500', async () => {
+    const broken = await api.get('/api/kins/%E0%A4%A');
+    expect(broken.status).toBe(400);
+    expect(broken.body.error.code).toBe('INVALID_PATH');
+  });
+
   it('answers 404 ROUTE_NOT_FOUND for unknown routes and 405 with Allow for a wrong method', async () => {
     const unknown = await api.get('/api/nothing-here');
     expect(unknown.status).toBe(404);

@@ -349,8 +349,9 @@ describe('knowledge in conversations', () => {
     await settled(kin.id, created.body.source.id);
 
     const tools = (await api.get(`/api/kins/${kin.id}/tools`)).body.nativeTools;
-    expect(tools.find((group: { domain: string }) => group.domain === 'knowledge')).toEqual({
-      domain: 'knowledge',
+    // The knowledge tools search documents: the web app's `search` domain (webapp.md §4).
+    expect(tools.find((group: { domain: string }) => group.domain === 'search')).toEqual({
+      domain: 'search',
       tools: [
         { name: 'search_knowledge', enabled: true, defaultDisabled: false },
         { name: 'list_knowledge_sources', enabled: true, defaultDisabled: false },

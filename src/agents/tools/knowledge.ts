@@ -4,8 +4,11 @@ import { knowledgeSource, knowledgeSourcesOf } from '../../projections/knowledge
 import { searchKnowledge } from '../knowledgeSearch.js';
 
 /**
- * The knowledge-base tools of kins.md §tools (no domain in the original; listed under `knowledge`
- * here so that GET /api/kins/:id/tools shows them): search the Kin's documents, list them.
+ * The knowledge-base tools of kins.md §tools: search the Kin's documents, list them. The original
+ * gives them no domain and leaves them out of GET /api/kins/:id/tools; here they are listed, so
+ * that they can be switched off, under `search`: the web app knows no knowledge domain (webapp.md
+ * §4), these tools search a corpus (the Kin's documents rather than the web), and `memory` keeps
+ * exactly the original's memory tools.
  */
 
 const searchInput = z.object({
@@ -15,7 +18,7 @@ const searchInput = z.object({
 
 export const searchKnowledgeTool: NativeTool = {
   name: 'search_knowledge',
-  domain: 'knowledge',
+  domain: 'search',
   description: 'Search the documents of your knowledge base (texts, files and web pages added for you) and read the most relevant passages.',
   defaultDisabled: false,
   input: searchInput,
@@ -34,7 +37,7 @@ export const searchKnowledgeTool: NativeTool = {
 
 export const listKnowledgeSourcesTool: NativeTool = {
   name: 'list_knowledge_sources',
-  domain: 'knowledge',
+  domain: 'search',
   description: 'List the documents of your knowledge base: name, type, processing status and size in chunks.',
   defaultDisabled: false,
   input: z.object({}),
