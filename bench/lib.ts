@@ -94,8 +94,8 @@ export async function callApi(target: Target, path: string, init: { method?: str
   return { response, body: JSON.parse(text) as Record<string, any> };
 }
 
-/** Signs up the first user (an admin) and returns an API key of theirs. */
-export async function adminApiKey(target: Target): Promise<string> {
+/** Signs up the first user (an admin); returns their session cookie and an API key of theirs. */
+export async function adminCredentials(target: Target): Promise<{ apiKey: string; cookie: string }> {
   const signUp = await callApi(target, '/api/auth/sign-up/email', {
     body: { name: 'Bench', email: 'bench@example.com', password: 'bench-password-1' },
   });
@@ -105,5 +105,8 @@ export async function adminApiKey(target: Target): Promise<string> {
     .join('; ');
   const apiKey = (await callApi(target, '/api/auth/api-key/create', { headers: { cookie }, body: { name: 'bench' } })).body.key;
   if (typeof apiKey !== 'string') throw new Error('API key creation did not return a key');
-  return apiKey;
+  return { apiKey, cookie };
 }
+
+/** Signs up the first user (an admin) and returns an API key of theirs. */
+export const adminApiKey = async (target: Target): Promise<string> => (await adminCredentials(target)).apiKey;

@@ -18,7 +18,7 @@ import { isMain, note, perSecond, printSections, round, withTempDir, type Row, t
  */
 
 const KINS_COUNT = 10_000;
-const EVENTS_PER_KIN = 10;
+export const EVENTS_PER_KIN = 10;
 const TOTAL_EVENTS = KINS_COUNT * EVENTS_PER_KIN;
 
 const CHANGES: ((n: number) => KinChanges)[] = [
@@ -33,8 +33,8 @@ const CHANGES: ((n: number) => KinChanges)[] = [
   (n) => ({ slug: `kin-${n}-renamed` }),
 ];
 
-/** One Kin's history, checked against the same schemas the kins projection parses with. */
-function kinHistory(index: number, start: number): NewEvent[] {
+/** One Kin's history (EVENTS_PER_KIN events), checked against the same schemas the kins projection parses with. */
+export function kinHistory(index: number, start: number): NewEvent[] {
   const kinId = uuidv7();
   const at = (n: number) => new Date(start + index * 1000 + n).toISOString();
   const events: KinEvent[] = [
@@ -81,9 +81,17 @@ export async function seed(eventStore: EventStore): Promise<number> {
   return (performance.now() - started) / 1000;
 }
 
+/** Seconds of CPU this process used since `since`: steadier than wall time on a shared machine. */
+function cpuSeconds(since: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(since);
+  return (used.user + used.system) / 1e6;
+}
+
 async function rebuild(label: string, stores: { eventStore: EventStore; readStore: ReadStore }, projections: readonly Projection[]): Promise<Row> {
   note(`replay: rebuilding ${label}…`);
+  const cpu = process.cpuUsage();
   const { events, seconds } = await rebuildProjections({ ...stores, projections });
+  const cpuUsed = cpuSeconds(cpu);
   const kins = await stores.readStore.collection(KINS).count();
   return {
     rebuild: label,
@@ -91,6 +99,8 @@ async function rebuild(label: string, stores: { eventStore: EventStore; readStor
     events,
     seconds: round(seconds, 2),
     'events/s': perSecond(events, seconds),
+    'cpu seconds': round(cpuUsed, 2),
+    'events/cpu s': perSecond(events, cpuUsed),
     'kins docs': kins,
   };
 }

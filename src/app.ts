@@ -7,12 +7,14 @@ import { isFromBrowserPage } from './auth/origins.js';
 import { createIdempotencyStore, type IdempotencyStore } from './rest/idempotency.js';
 import { isRaw, type Operation } from './rest/operation.js';
 import { parseInput } from './rest/validation.js';
+import { sendSerialized, serializedFormOf } from './rest/listCache.js';
 import type { Services } from './services.js';
 
 export const JSON_BODY_LIMIT = '1mb';
 
 function bind(app: express.Express, operation: Operation, services: Services, idempotency: IdempotencyStore) {
   app[operation.method](operation.path, async (req: Request, res: Response, next: NextFunction) => {
+    res.locals.operation = operation.name;
     try {
       const ctx = await contextFor(req, services, operation.auth);
       if (isRaw(operation)) return await operation.raw(req, res, ctx);
@@ -29,6 +31,8 @@ function bind(app: express.Express, operation: Operation, services: Services, id
           ? await idempotency.once(`${ctx.principal.userId}:${operation.name}:${key}`, run)
           : { ...(await run()), replayed: false };
       if (response.replayed) res.setHeader('Idempotent-Replayed', 'true');
+      const serialized = serializedFormOf(response.body);
+      if (serialized) return sendSerialized(req, res, response.status, serialized);
       res.status(response.status).json(response.body);
     } catch (error) {
       next(error);
@@ -106,7 +110,8 @@ function errorHandler(services: Services) {
  */
 function presentScriptsAsSameOrigin(publicUrl: string) {
   const origin = new URL(publicUrl).origin;
-  return (req: Request, _res: Response, next: NextFunction) => {
+  return (req: Request, res: Response, next: NextFunction) => {
+    res.locals.operation = 'auth';
     if (!isFromBrowserPage(req.headers)) req.headers.origin = origin;
     next();
   };
@@ -118,6 +123,7 @@ function requestLog(services: Services) {
     const started = process.hrtime.bigint();
     res.on('finish', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      services.metrics.observeRequest(typeof res.locals.operation === 'string' ? res.locals.operation : 'other', req.method, res.statusCode, ms / 1000);
       const level = res.statusCode >= 500 ? 'error' : 'info';
       services.log[level]({ method: req.method, url: req.originalUrl, status: res.statusCode, ms: Math.round(ms * 10) / 10 }, 'request');
     });

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 
 const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   HOST: z.string().default('127.0.0.1'),
   KINBOT_DATA_DIR: z.string().default('./data'),
   EVENTSTORE_CONNECTION_STRING: z.string().startsWith('esdb').optional(),
@@ -38,6 +39,8 @@ const envSchema = z.object({
 
 export type Config = {
   port: number;
+  /** A port of its own for GET /metrics, open to whoever reaches it (else /metrics on PORT). */
+  metricsPort: number | null;
   host: string;
   dataDir: string;
   eventStoreConnectionString?: string;
@@ -89,6 +92,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   mkdirSync(dataDir, { recursive: true });
   return {
     port: e.PORT,
+    metricsPort: e.METRICS_PORT ?? null,
     host: e.HOST,
     dataDir,
     eventStoreConnectionString: e.EVENTSTORE_CONNECTION_STRING,

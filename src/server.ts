@@ -1,8 +1,16 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { NextFunction, Request, Response } from 'express';
 import { createApp } from './app.js';
-import { createGraphql } from './graphql/server.js';
+import type { Graphql } from './graphql/server.js';
+import type { Operation } from './rest/operation.js';
+import type { ReadStore } from './es/readStore.js';
+import { KNOWLEDGE_CHUNKS } from './projections/knowledge.js';
+import { MEMORIES } from './projections/memories.js';
+import type { SqliteReadStore } from './stores/sqlite/readStore.js';
 import { operationTable } from './rest/index.js';
+import { serveMetricsPort } from './rest/metrics.js';
 import { scheduleNotificationPurge } from './jobs/notificationRetention.js';
 import { scheduleQuickSessionCleanup } from './jobs/quickSessionCleanup.js';
 import { scheduleWebhookLogRetention } from './jobs/webhookLogRetention.js';
@@ -38,28 +46,85 @@ function trackRequests(server: Server) {
     });
 }
 
+/** GraphQL is loaded this long after the server listens, unless a GraphQL request asks first. */
+const GRAPHQL_PRELOAD_MS = 1000;
+
+/**
+ * GraphQL (its libraries, and a schema built from every operation) costs more start-up time than
+ * the rest of the app together, and few requests need it: it is loaded shortly after the server
+ * listens (not in the way of the first requests), or by the first /graphql request or websocket,
+ * which waits for it.
+ */
+function deferredGraphql(services: Services, operations: Operation[]) {
+  let loading: Promise<Graphql> | null = null;
+  const load = () => (loading ??= import('./graphql/server.js').then(({ createGraphql }) => createGraphql(services, operations)));
+  return {
+    handler: (req: Request, res: Response, next: NextFunction) => load().then((graphql) => graphql.handler(req, res, next), next),
+    /** Serves GraphQL websockets (once loaded); the result detaches them. */
+    attachWebSockets(server: Server): () => Promise<void> {
+      let detach: (() => Promise<void>) | null = null;
+      let attached: Promise<void> | null = null;
+      const attach = () =>
+        (attached ??= load().then((graphql) => {
+          server.off('upgrade', early);
+          detach = graphql.attachWebSockets(server);
+        }));
+      // An upgrade that arrives before the websocket server exists is handed to it once it does.
+      const early = (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+        void attach().then(() => server.emit('upgrade', req, socket, head), () => socket.destroy());
+      server.on('upgrade', early);
+      const preload = setTimeout(() => attach().catch((error: unknown) => services.log.error({ err: error }, 'GraphQL failed to load')), GRAPHQL_PRELOAD_MS);
+      preload.unref();
+      return async () => {
+        clearTimeout(preload);
+        server.off('upgrade', early);
+        await attached?.catch(() => undefined);
+        await detach?.();
+      };
+    },
+  };
+}
+
+const canWarm = (store: ReadStore): store is SqliteReadStore => typeof (store as Partial<SqliteReadStore>).warmSearchIndex === 'function';
+
+/**
+ * Loads the vector indexes of memories and knowledge in the background, so that the first search
+ * after a restart does not load them itself; until they are loaded and indexed, searches scan
+ * exactly (see warmSearchIndex).
+ */
+function warmVectorIndexes(services: Services): void {
+  const { readStore } = services;
+  if (!canWarm(readStore)) return;
+  for (const index of [MEMORIES, KNOWLEDGE_CHUNKS]) {
+    readStore.warmSearchIndex(index).catch((error: unknown) => services.log.warn({ err: error, index }, 'vector index warm-up failed'));
+  }
+}
+
 /** Starts the projections, then serves the app; `close` stops both and the stores. */
 export async function startServer(services: Services, port = services.config.port): Promise<RunningServer> {
   await services.projections.start();
+  await services.metrics.start();
   await services.live.start();
   await services.turns.start();
   // Before the reactors: the cron-scheduler reactor needs agenda running.
   await services.crons.start();
   await services.reactors.start();
   const operations = operationTable(services);
-  const graphql = createGraphql(services, operations);
+  const graphql = deferredGraphql(services, operations);
   const app = createApp(services, operations, graphql.handler);
   const server = createServer(app);
   const drain = trackRequests(server);
-  const detachWebSockets = graphql.attachWebSockets(server);
   // SSE clients are pinged every 15 s; keep idle sockets open well past that.
   server.keepAliveTimeout = 255_000;
   server.headersTimeout = 256_000;
   await new Promise<void>((resolve) => server.listen(port, services.config.host, resolve));
+  const detachWebSockets = graphql.attachWebSockets(server);
+  warmVectorIndexes(services);
   const stopPurge = scheduleNotificationPurge(services);
   const stopQuickSessionCleanup = scheduleQuickSessionCleanup(services);
   const stopWebhookLogRetention = scheduleWebhookLogRetention(services);
   const stopInterKinTimeouts = scheduleInterKinTimeouts(services);
+  const stopMetricsPort = await serveMetricsPort(services);
   const recurringJobs = await startRecurringJobs(services, [fileStorageCleanupJob(services)]);
   return {
     server,
@@ -70,6 +135,7 @@ export async function startServer(services: Services, port = services.config.por
       stopWebhookLogRetention();
       stopInterKinTimeouts();
       await recurringJobs.stop();
+      await stopMetricsPort();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await detachWebSockets();

@@ -15,6 +15,7 @@ import { createFolderBlobStore } from './stores/blobs/folderBlobStore.js';
 import { allProjections } from './projections/index.js';
 import { signUpHooks } from './commands/users.js';
 import { createLiveFeed, type LiveFeed } from './live/feed.js';
+import { createMetrics, measuredEventStore, type Metrics } from './lib/metrics.js';
 import { allLiveMappers } from './live/index.js';
 import { adoptLegacyDataKeys, createSecrets, type Secrets } from './lib/secrets.js';
 import type { KeyStore } from './es/keyStore.js';
@@ -64,6 +65,8 @@ export type Services = {
   memoryJobs: MemoryJobs;
   /** The recent log entries (GET /api/logs); fed by the logger that main.ts builds, empty otherwise. */
   logs: LogBuffer;
+  /** Prometheus figures (GET /metrics): started by startServer, stopped by close. */
+  metrics: Metrics;
   /** Read-your-writes: waits until the read models include the event at `position`. */
   settle: (position: number | null) => Promise<void>;
   close: () => Promise<void>;
@@ -125,7 +128,10 @@ export async function openStores(config: Config): Promise<Stores> {
 
 export async function openServices(config: Config, log: Logger, options: { logs?: LogBuffer } = {}): Promise<Services> {
   const stores = await openStores(config);
-  const { eventStore, readStore, blobs } = stores;
+  // Appends are timed from the start; the metrics themselves need the projections, built below.
+  let appendMetrics: Metrics | null = null;
+  const eventStore = measuredEventStore(stores.eventStore, () => appendMetrics);
+  const { readStore, blobs } = stores;
   let projections: ProjectionRunner | null = null;
   let reactors: ReactorRunner | null = null;
   const runCommand = createCommandRunner(eventStore, {
@@ -151,6 +157,8 @@ export async function openServices(config: Config, log: Logger, options: { logs?
     mappers: allLiveMappers,
     onError: (error) => log.error({ err: error }, 'live feed mapping failed'),
   });
+  const metrics = createMetrics({ eventStore: stores.eventStore, projections, liveListeners: () => live.listenerCount() });
+  appendMetrics = metrics;
   const logs = options.logs ?? createLogBuffer();
   const stopLogEntries = streamLogEntriesToAdmins(logs, live, readStore);
   const auth = await createAuth(config, stores.auth, signUpHooks({ eventStore, runCommand, settle }), log);
@@ -202,6 +210,7 @@ export async function openServices(config: Config, log: Logger, options: { logs?
     projections,
     live,
     secrets: createSecrets(stores.keyStore, config.encryptionKey),
+    metrics,
     turns,
     crons,
     reactors,
@@ -218,6 +227,7 @@ export async function openServices(config: Config, log: Logger, options: { logs?
       await compacting.stop();
       await memoryJobs.stop();
       await live.stop();
+      await metrics.stop();
       await projections.stop();
       await stores.close();
     },

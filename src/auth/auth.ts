@@ -1,5 +1,5 @@
 import { betterAuth, type BetterAuthOptions, type User } from 'better-auth';
-import { APIError } from 'better-auth/api';
+import { APIError, createAuthMiddleware, isAPIError } from 'better-auth/api';
 import { getMigrations } from 'better-auth/db/migration';
 import { apiKey } from '@better-auth/api-key';
 import Database from 'better-sqlite3';
@@ -8,6 +8,7 @@ import { v7 as uuidv7 } from 'uuid';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { trustedOrigins } from './origins.js';
+import { createPrincipalCache, sessionCookieValues, type PrincipalCache } from './principalCache.js';
 
 export type AuthDatabase =
   | { kind: 'sqlite'; path: string }
@@ -28,8 +29,8 @@ function invitationTokenOf(body: unknown): string | null {
   return token;
 }
 
-/** WAL like the main database: every API-key check records its use, and a full sync per request
- * would cap authenticated throughput at a few hundred requests a second. */
+/** WAL like the main database: each API-key verification records the key's last use (in the
+ * background), and a full sync per write would make those writes queue up under load. */
 function openAuthDatabase(path: string) {
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
@@ -49,7 +50,45 @@ function authLogger(log: Logger) {
   };
 }
 
-function authOptions(config: Config, database: BetterAuthOptions['database'], hooks: SignUpHooks, log: Logger) {
+/** Auth endpoints that neither revoke nor change a credential. */
+const LEAVES_CREDENTIALS_ALONE = new Set([
+  '/get-session',
+  '/list-sessions',
+  '/api-key/verify',
+  '/api-key/get',
+  '/api-key/list',
+  '/api-key/create',
+  '/sign-in/email',
+  '/sign-up/email',
+  '/ok',
+  '/error',
+]);
+
+/**
+ * Runs after every auth endpoint, before it answers, so that a credential it revoked fails on the
+ * very next request. Sign-out forgets the session it ended (named by the request's cookie); an
+ * endpoint called with a session (revoke-session(s), api-key/update and /delete, password
+ * changes, …) forgets that user's credentials, since users change only their own; any other
+ * endpoint empties the cache. Listing what is harmless rather than what revokes means an endpoint
+ * added later errs on the safe side; a failed call changed nothing, and an anonymous caller can
+ * forget nobody's credentials but the ones it presents.
+ */
+function forgetRevokedCredentials(principals: PrincipalCache) {
+  return createAuthMiddleware(async (ctx) => {
+    if (LEAVES_CREDENTIALS_ALONE.has(ctx.path) || isAPIError(ctx.context.returned)) return;
+    if (ctx.path === '/sign-out') {
+      for (const value of sessionCookieValues(ctx.headers?.get('cookie'), ctx.context.authCookies.sessionToken.name)) {
+        principals.forget({ kind: 'session', value });
+      }
+      return;
+    }
+    const userId = ctx.context.session?.user.id;
+    if (userId) principals.forgetUser(userId);
+    else principals.clear();
+  });
+}
+
+function authOptions(config: Config, database: BetterAuthOptions['database'], hooks: SignUpHooks, log: Logger, principals: PrincipalCache) {
   return {
     appName: 'KinBot',
     logger: authLogger(log),
@@ -62,6 +101,7 @@ function authOptions(config: Config, database: BetterAuthOptions['database'], ho
     emailAndPassword: { enabled: true, minPasswordLength: 8, autoSignIn: true },
     session: { cookieCache: { enabled: true, maxAge: 5 * 60 } },
     trustedOrigins: trustedOrigins(config),
+    hooks: { after: forgetRevokedCredentials(principals) },
     advanced: {
       // Better Auth skips its Origin check when NODE_ENV is test; ours runs in tests as in production.
       disableOriginCheck: false,
@@ -103,13 +143,20 @@ async function databaseOption(database: AuthDatabase): Promise<BetterAuthOptions
   return mongodbAdapter(database.db, { client: database.client });
 }
 
+/**
+ * Better Auth, with the cache of verified credentials its endpoints invalidate (`principals`) and
+ * the name of its session cookie, which src/auth/principal.ts reads.
+ */
 export async function createAuth(config: Config, database: AuthDatabase, hooks: SignUpHooks, log: Logger) {
-  const options = authOptions(config, await databaseOption(database), hooks, log);
+  const principals = createPrincipalCache();
+  const options = authOptions(config, await databaseOption(database), hooks, log, principals);
   if (database.kind === 'sqlite') {
     const { runMigrations } = await getMigrations(options);
     await runMigrations();
   }
-  return betterAuth(options);
+  const auth = betterAuth(options);
+  const sessionCookie = (await auth.$context).authCookies.sessionToken.name;
+  return Object.assign(auth, { principals, sessionCookie });
 }
 
 export type Auth = Awaited<ReturnType<typeof createAuth>>;

@@ -75,6 +75,14 @@ export type StreamMetadata = {
   maxAge?: number;
 };
 
+/** What a cached fold of a stream checks before reuse: one cheap lookup, no event read. */
+export type StreamVersion = {
+  /** Revision of the stream's last event; -1 when the stream does not exist or was deleted. */
+  revision: number;
+  /** True when readStream hides some of the stream's events (truncateBefore, maxAge, a delete). */
+  truncated: boolean;
+};
+
 export type SubscribeOptions = {
   /** Exclusive: only events with a higher position are delivered. Absent: from the very start. */
   afterPosition?: number;
@@ -92,6 +100,7 @@ export interface EventStore {
   /** Returns [] for a stream that does not exist or was deleted. */
   readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
   readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
+  streamVersion(stream: string): Promise<StreamVersion>;
   /** Position of the last event in $all, or -1 when the store is empty. */
   headPosition(): Promise<number>;
   /**

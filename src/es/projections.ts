@@ -35,6 +35,15 @@ export async function resetProjection(store: ReadStore, projection: Projection):
 
 type BatchOutcome = { applied: boolean; position: number };
 
+const handledTypes = new WeakMap<Projection, ReadonlySet<string>>();
+
+/** The event types a projection handles, as a set: every lane asks about every event. */
+function handledBy(projection: Projection): ReadonlySet<string> {
+  let types = handledTypes.get(projection);
+  if (!types) handledTypes.set(projection, (types = new Set(projection.handles)));
+  return types;
+}
+
 /** Moves the checkpoint from `from` to `to` if it is still at `from` (nothing to apply). */
 async function moveCheckpoint(store: ReadStore, projection: Projection, from: number, to: number): Promise<void> {
   await store.transaction(async (tx) => {
@@ -62,8 +71,9 @@ async function applyBatch(
     if (!stored || stored.resetting || stored.version !== projection.version || stored.position !== expectedPosition) {
       return { applied: false, position: stored && !stored.resetting ? stored.position : -1 };
     }
+    const types = handledBy(projection);
     for (const event of events) {
-      if (projection.handles.includes(event.type)) await projection.apply(event, tx);
+      if (types.has(event.type)) await projection.apply(event, tx);
     }
     const position = events[events.length - 1]!.position;
     await checkpoints(tx).replace({ id: projection.name, version: projection.version, position });
@@ -94,6 +104,42 @@ type Lane = { projection: Projection; position: number; stored: number; skipped:
 /** Skip-only progress is written to the checkpoint after this many events. */
 const FLUSH_AFTER_SKIPPED = 2000;
 
+/**
+ * Gives a lane the events of a batch it has not had yet, in one transaction with its checkpoint
+ * when the batch holds events it handles (or after `flushAfterSkipped` events it does not).
+ */
+async function advance(
+  readStore: ReadStore,
+  lane: Lane,
+  batch: readonly RecordedEvent[],
+  flushAfterSkipped = FLUSH_AFTER_SKIPPED,
+): Promise<void> {
+  const events = batch.filter((event) => event.position > lane.position);
+  if (events.length === 0) return;
+  const types = handledBy(lane.projection);
+  const handled = events.some((event) => types.has(event.type));
+  lane.skipped += events.length;
+  if (handled || lane.skipped >= flushAfterSkipped) {
+    const outcome = await applyBatch(readStore, lane.projection, lane.stored, events);
+    // Not applied: another process moved the checkpoint; carry on from where it is.
+    lane.position = lane.stored = outcome.position;
+    lane.skipped = 0;
+  } else {
+    lane.position = events[events.length - 1]!.position;
+  }
+  lane.error = null;
+}
+
+/** Writes skip-only progress that the checkpoint does not have yet (at a stop, at the end of a rebuild). */
+async function keepPlace(readStore: ReadStore, lanes: readonly Lane[]): Promise<void> {
+  for (const lane of lanes.filter((lane) => lane.position > lane.stored)) {
+    await moveCheckpoint(readStore, lane.projection, lane.stored, lane.position);
+    lane.stored = lane.position;
+  }
+}
+
+const newLane = (projection: Projection): Lane => ({ projection, position: -1, stored: -1, skipped: 0, error: null });
+
 export function createProjectionRunner(deps: {
   eventStore: EventStore;
   readStore: ReadStore;
@@ -105,7 +151,7 @@ export function createProjectionRunner(deps: {
 }): ProjectionRunner {
   const { eventStore, readStore, projections } = deps;
   const batchSize = deps.batchSize ?? 500;
-  const lanes: Lane[] = projections.map((projection) => ({ projection, position: -1, stored: -1, skipped: 0, error: null }));
+  const lanes: Lane[] = projections.map((projection) => newLane(projection));
   const waiters = new Set<{ position: number; resolve: (ok: boolean) => void }>();
 
   const lowest = () => Math.min(...lanes.map((lane) => lane.position));
@@ -118,23 +164,6 @@ export function createProjectionRunner(deps: {
       }
     }
   };
-
-  /** Gives a lane the events of a batch it has not had yet. */
-  async function advance(lane: Lane, batch: RecordedEvent[]): Promise<void> {
-    const events = batch.filter((event) => event.position > lane.position);
-    if (events.length === 0) return;
-    const handled = events.some((event) => lane.projection.handles.includes(event.type));
-    lane.skipped += events.length;
-    if (handled || lane.skipped >= FLUSH_AFTER_SKIPPED) {
-      const outcome = await applyBatch(readStore, lane.projection, lane.stored, events);
-      // Not applied: another process moved the checkpoint; carry on from where it is.
-      lane.position = lane.stored = outcome.position;
-      lane.skipped = 0;
-    } else {
-      lane.position = events[events.length - 1]!.position;
-    }
-    lane.error = null;
-  }
 
   /**
    * Reads the log once per batch for every lane, from the lane furthest behind. A failing lane sits
@@ -151,7 +180,7 @@ export function createProjectionRunner(deps: {
       if (batch.length === 0) break;
       for (const lane of active) {
         try {
-          await advance(lane, batch);
+          await advance(readStore, lane, batch);
         } catch (error) {
           failed = true;
           active.delete(lane);
@@ -160,6 +189,9 @@ export function createProjectionRunner(deps: {
         }
       }
       settleWaiters();
+      // Every await above may resolve at once (SQLite is synchronous): a long catch-up would keep
+      // the event loop from requests and timers until its end without this pause between batches.
+      if (batch.length === batchSize) await new Promise((resolve) => setImmediate(resolve));
     }
     settleWaiters();
     return { failed };
@@ -180,9 +212,7 @@ export function createProjectionRunner(deps: {
     async stop() {
       await loop.stop();
       // Keep the read so far, so that a restart does not read the skipped events again.
-      for (const lane of lanes.filter((lane) => lane.position > lane.stored)) {
-        await moveCheckpoint(readStore, lane.projection, lane.stored, lane.position).catch(() => undefined);
-      }
+      await keepPlace(readStore, lanes).catch(() => undefined);
       for (const waiter of waiters) waiter.resolve(false);
       waiters.clear();
     },
@@ -226,7 +256,7 @@ export async function rebuildProjections(deps: {
   const label = projections.map((projection) => projection.name).join(', ');
   for (const projection of projections) await resetProjection(readStore, projection);
   const head = await eventStore.headPosition();
-  const positions = new Map(projections.map((projection) => [projection.name, -1]));
+  const lanes = projections.map((projection) => newLane(projection));
   let read = -1;
   let events = 0;
   for (;;) {
@@ -234,20 +264,20 @@ export async function rebuildProjections(deps: {
       .filter((event) => event.position > read)
       .slice(0, batchSize);
     if (batch.length === 0) break;
-    for (const projection of projections) {
-      const position = positions.get(projection.name)!;
-      const pending = batch.filter((event) => event.position > position);
+    for (const lane of lanes) {
+      const before = lane.position;
       // A running server's lane may have moved this checkpoint ahead; it owns those events then.
-      if (pending.length === 0) continue;
-      const outcome = await applyBatch(readStore, projection, position, pending);
-      if (outcome.position < position) {
-        throw new Error(`Projection ${projection.name} was reset by another process during the rebuild; run it again`);
+      // Skip-only progress is written once, at the end: cut short, a rebuild leaves an older
+      // checkpoint, from which reading again applies nothing.
+      await advance(readStore, lane, batch, Infinity);
+      if (lane.position < before) {
+        throw new Error(`Projection ${lane.projection.name} was reset by another process during the rebuild; run it again`);
       }
-      positions.set(projection.name, outcome.position);
     }
     read = batch[batch.length - 1]!.position;
     events += batch.length;
     deps.onProgress?.({ projection: label, position: read, head, events });
   }
+  await keepPlace(readStore, lanes);
   return { events, seconds: (performance.now() - started) / 1000 };
 }

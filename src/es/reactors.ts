@@ -54,6 +54,8 @@ export function createReactorRunner(deps: {
         lane.position = event.position;
       }
       await checkpoints().replace({ id: reactor.name, position: lane.position });
+      // A long catch-up must not hold the event loop: requests are served between full batches.
+      if (batch.length === batchSize) await new Promise((resolve) => setImmediate(resolve));
     }
   }
 

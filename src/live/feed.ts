@@ -19,6 +19,8 @@ export type LiveFeed = {
   subscribe(listener: (message: LiveMessage) => void): () => void;
   /** Sends a message that is not an event (a streamed token, progress) to the listeners now. */
   publish(message: LiveMessage): void;
+  /** Connected listeners: /api/sse clients and GraphQL subscriptions. */
+  listenerCount(): number;
 };
 
 /**
@@ -36,12 +38,25 @@ export function createLiveFeed(deps: {
   const listeners = new Set<(message: LiveMessage) => void>();
   let subscription: Subscription | null = null;
 
+  /**
+   * Every listener gets the same message object, so a transport can serialize it once for all its
+   * clients. A listener that throws must not keep the message from the others, nor fail the
+   * publisher (a turn streaming its tokens).
+   */
+  function broadcast(message: LiveMessage) {
+    for (const listener of listeners) {
+      try {
+        listener(message);
+      } catch (error) {
+        deps.onError?.(error);
+      }
+    }
+  }
+
   async function deliver(event: RecordedEvent) {
     await deps.projections.waitFor(event.position);
     for (const mapper of deps.mappers) {
-      for (const message of await mapper(event, deps.readStore)) {
-        for (const listener of listeners) listener(message);
-      }
+      for (const message of await mapper(event, deps.readStore)) broadcast(message);
     }
   }
 
@@ -62,8 +77,7 @@ export function createLiveFeed(deps: {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
-    publish(message) {
-      for (const listener of listeners) listener(message);
-    },
+    publish: broadcast,
+    listenerCount: () => listeners.size,
   };
 }

@@ -1,9 +1,11 @@
 import { z } from 'zod';
 import { approveCron, createCron, deleteCron, findKinRef, triggerCron, updateCron } from '../commands/crons.js';
 import type { CronChanges } from '../events/crons.js';
-import { CRONS, cronSummaries, type CronDoc } from '../projections/crons.js';
+import { CRONS, cronsProjection, cronSummaries, type CronDoc } from '../projections/crons.js';
+import { kinsProjection } from '../projections/kins.js';
 import type { Services } from '../services.js';
 import { defineOperation, type Operation } from './operation.js';
+import { listCache } from './listCache.js';
 
 // ── Input ─────────────────────────────────────────────────────────────────────────────────────
 
@@ -85,6 +87,8 @@ const cronEnvelope = z.object({ cron: cronSummary });
 export function cronOperations(services: Services): Operation[] {
   const tags = ['Crons'];
   const crons = () => services.readStore.collection<CronDoc>(CRONS);
+  // Summaries carry the names and avatars of the Kins involved.
+  const cachedList = listCache(services.readStore, { dependsOn: [cronsProjection, kinsProjection] });
 
   /** The cron as the read model has it once the command's events are applied. */
   async function present(cronId: string) {
@@ -104,15 +108,16 @@ export function cronOperations(services: Services): Operation[] {
       tags,
       query: z.object({ kinId: z.string().optional() }),
       output: z.object({ crons: z.array(cronSummary) }),
-      async handler({ query }) {
-        let filter = {};
-        if (query.kinId) {
-          const kin = await findKinRef(services, query.kinId);
-          filter = { kinId: kin?.id ?? query.kinId };
-        }
-        const docs = await crons().find(filter, { sort: { createdAt: 1, id: 1 } });
-        return { crons: await cronSummaries(services.readStore, docs) };
-      },
+      handler: ({ query }) =>
+        cachedList(query.kinId ?? '', async () => {
+          let filter = {};
+          if (query.kinId) {
+            const kin = await findKinRef(services, query.kinId);
+            filter = { kinId: kin?.id ?? query.kinId };
+          }
+          const docs = await crons().find(filter, { sort: { createdAt: 1, id: 1 } });
+          return { crons: await cronSummaries(services.readStore, docs) };
+        }),
     }),
     defineOperation({
       name: 'createCron',

@@ -10,6 +10,7 @@ import { messageOperations } from './messages.js';
 import { notificationOperations } from './notifications.js';
 import { openApiOperation } from './openapi.js';
 import { docsOperations } from './docs.js';
+import { metricsOperations } from './metrics.js';
 import { promptOperations } from './prompts.js';
 import { providerOperations } from './providers.js';
 import { quickSessionOperations } from './quickSessions.js';
@@ -59,6 +60,6 @@ export function operationTable(services: Services): Operation[] {
     ...logOperations(services),
     ...channelPlatformOperations(),
   ];
-  const documented = [...operations, ...docsOperations()];
+  const documented = [...operations, ...docsOperations(), ...metricsOperations(services)];
   return [...documented, openApiOperation(documented)];
 }

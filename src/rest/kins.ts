@@ -3,13 +3,16 @@ import { avatarUploadOpenApi, receiveAvatar } from './multipart.js';
 import { createKin, deleteKin, kinNotFound, setKinAvatar, SLUG_PATTERN, updateKin } from '../commands/kins.js';
 import { DomainError } from '../es/errors.js';
 import { compactingConfigSchema, toolConfigSchema } from '../events/kins.js';
-import { avatarUrlOf, KINS, type KinDoc } from '../projections/kins.js';
-import { readSettings } from '../projections/settings.js';
+import { avatarUrlOf, KINS, kinsProjection, type KinDoc } from '../projections/kins.js';
+import { messagesProjection, QUEUE, type QueueItemDoc } from '../projections/messages.js';
+import { readSettings, settingsProjection } from '../projections/settings.js';
+import type { ReadStore } from '../es/readStore.js';
 import { toolListing } from '../agents/tools.js';
 import { TOOL_DOMAINS } from '../agents/toolKit.js';
 import { contextUsageOf } from '../agents/compacting.js';
 import type { Services } from '../services.js';
 import { defineOperation, defineRawOperation, type Operation } from './operation.js';
+import { listCache } from './listCache.js';
 
 // ── Input ─────────────────────────────────────────────────────────────────────────────────────
 
@@ -142,8 +145,31 @@ const toolsListing = z
 
 // ── Presentation ──────────────────────────────────────────────────────────────────────────────
 
-/** Queue and compaction state arrive with the conversations capability; until then a Kin is idle. */
+/** Creating and updating a Kin answer an idle queue, as the spec's responses do (kins.md §2). */
 const idle = { queueSize: 0, isProcessing: false, isCompacting: false };
+
+type QueueState = { queueSize: number; isProcessing: boolean };
+
+/**
+ * Per Kin, from the turn read model: messages waiting (main conversation and quick sessions) and
+ * whether one of them is being answered. A task's turns belong to the task, not to the Kin's queue.
+ */
+async function queueStates(readStore: ReadStore, kinId?: string): Promise<Map<string, QueueState>> {
+  const items = await readStore
+    .collection<QueueItemDoc>(QUEUE)
+    .find({ ...(kinId ? { kinId } : {}), status: { $in: ['pending', 'processing'] }, taskId: null });
+  const states = new Map<string, QueueState>();
+  for (const item of items) {
+    const state = states.get(item.kinId) ?? { queueSize: 0, isProcessing: false };
+    if (item.status === 'pending') state.queueSize++;
+    else state.isProcessing = true;
+    states.set(item.kinId, state);
+  }
+  return states;
+}
+
+const queueStateOf = (states: Map<string, QueueState>, kinId: string): QueueState =>
+  states.get(kinId) ?? { queueSize: 0, isProcessing: false };
 
 const presentDetail = (kin: KinDoc): z.input<typeof kinDetail> => ({
   id: kin.id,
@@ -179,6 +205,8 @@ export function kinOperations(services: Services): Operation[] {
   const { readStore, blobs } = services;
   const kinDeps = { ...services, dataDir: services.config.dataDir };
   const tags = ['Kins'];
+  // The list reads Kins, the hub setting and the queue.
+  const cachedList = listCache(readStore, { dependsOn: [kinsProjection, settingsProjection, messagesProjection] });
 
   return [
     defineOperation({
@@ -189,25 +217,28 @@ export function kinOperations(services: Services): Operation[] {
       auth: 'user',
       tags,
       output: z.object({ kins: z.array(kinSummary) }),
-      async handler() {
-        const kins = await readStore.collection<KinDoc>(KINS).find({}, { sort: { createdAt: 1 } });
-        const { hubKinId } = await readSettings(readStore);
-        return {
-          kins: kins.map((kin) => ({
-            id: kin.id,
-            slug: kin.slug,
-            name: kin.name,
-            role: kin.role,
-            avatarUrl: avatarUrlOf(kin),
-            model: kin.model,
-            providerId: kin.providerId,
-            createdAt: kin.createdAt,
-            isHub: kin.id === hubKinId,
-            isProcessing: idle.isProcessing,
-            queueSize: idle.queueSize,
-          })),
-        };
-      },
+      handler: () =>
+        cachedList('', async () => {
+          const [kins, { hubKinId }, queues] = await Promise.all([
+            readStore.collection<KinDoc>(KINS).find({}, { sort: { createdAt: 1 } }),
+            readSettings(readStore),
+            queueStates(readStore),
+          ]);
+          return {
+            kins: kins.map((kin) => ({
+              id: kin.id,
+              slug: kin.slug,
+              name: kin.name,
+              role: kin.role,
+              avatarUrl: avatarUrlOf(kin),
+              model: kin.model,
+              providerId: kin.providerId,
+              createdAt: kin.createdAt,
+              isHub: kin.id === hubKinId,
+              ...queueStateOf(queues, kin.id),
+            })),
+          };
+        }),
     }),
     defineOperation({
       name: 'kin',
@@ -220,7 +251,8 @@ export function kinOperations(services: Services): Operation[] {
       output: kinDetail,
       async handler({ params }) {
         const kin = await findKin(services, params.id);
-        return { ...presentDetail(kin), isCompacting: services.compacting.isCompacting(kin.id) };
+        const queue = queueStateOf(await queueStates(readStore, kin.id), kin.id);
+        return { ...presentDetail(kin), ...queue, isCompacting: services.compacting.isCompacting(kin.id) };
       },
     }),
     defineOperation({

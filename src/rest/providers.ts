@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { connectionTestFor, createProvider, deleteProvider, providerNotFound, testProvider, updateProvider } from '../commands/providers.js';
-import { PROVIDERS, type ProviderDoc } from '../projections/providers.js';
+import { PROVIDERS, providersProjection, type ProviderDoc } from '../projections/providers.js';
 import {
   capabilitiesOf,
   configProblem,
@@ -13,6 +13,7 @@ import {
 import type { ConnectionTest } from '../events/providers.js';
 import type { Services } from '../services.js';
 import { defineOperation, type Operation } from './operation.js';
+import { listCache } from './listCache.js';
 
 // ── Input ─────────────────────────────────────────────────────────────────────────────────────
 
@@ -150,6 +151,7 @@ export function providerOperations(services: Services): Operation[] {
     return doc;
   }
   const allProviders = () => providers().find({}, { sort: { createdAt: 1, id: 1 } });
+  const cachedList = listCache(readStore, { dependsOn: [providersProjection] });
 
   return [
     defineOperation({
@@ -160,12 +162,10 @@ export function providerOperations(services: Services): Operation[] {
       auth: 'user',
       tags,
       output: z.object({ providers: z.array(providerListItem) }),
-      async handler() {
-        const docs = await allProviders();
-        return {
-          providers: docs.map((doc) => ({ ...summaryOf(doc), lastError: doc.lastError, createdAt: doc.createdAt })),
-        };
-      },
+      handler: () =>
+        cachedList('', async () => ({
+          providers: (await allProviders()).map((doc) => ({ ...summaryOf(doc), lastError: doc.lastError, createdAt: doc.createdAt })),
+        })),
     }),
     defineOperation({
       name: 'createProvider',

@@ -11,14 +11,15 @@ import {
   type QuickSessionInfo,
 } from '../commands/quickSessions.js';
 import { badRequest, conflict, DomainError } from '../es/errors.js';
-import { avatarUrlOf, KINS, type KinDoc } from '../projections/kins.js';
-import { MESSAGES, QUEUE, type MessageDoc, type QueueItemDoc } from '../projections/messages.js';
-import { QUICK_SESSIONS, type QuickSessionDoc } from '../projections/quickSessions.js';
+import { avatarUrlOf, KINS, kinsProjection, type KinDoc } from '../projections/kins.js';
+import { MESSAGES, messagesProjection, QUEUE, type MessageDoc, type QueueItemDoc } from '../projections/messages.js';
+import { QUICK_SESSIONS, quickSessionsProjection, type QuickSessionDoc } from '../projections/quickSessions.js';
 import { filesByIds } from '../projections/files.js';
 import type { Services } from '../services.js';
 import { findKin } from './kins.js';
 import { messageOut, presentMessages } from './messages.js';
 import { defineOperation, type Operation } from './operation.js';
+import { listCache } from './listCache.js';
 
 const MAX_CONTENT_LENGTH = 100_000;
 const MAX_FILES = 10;
@@ -136,6 +137,8 @@ export function quickSessionOperations(services: Services): Operation[] {
 
   /** The caller's session from the read model (404 / 403 otherwise). */
   const ownSession = async (id: string, userId: string) => assertSessionOwner(await sessions().get(id), userId);
+  // Per caller: each user lists only their own sessions (with the message counts of closed ones).
+  const cachedList = listCache(readStore, { dependsOn: [quickSessionsProjection, messagesProjection, kinsProjection] });
 
   return [
     defineOperation({
@@ -168,22 +171,23 @@ export function quickSessionOperations(services: Services): Operation[] {
       params: kinParams,
       query: listQuery,
       output: z.object({ sessions: z.array(listedSession), hasMore: z.boolean() }),
-      async handler({ params, query }, ctx) {
-        // A UUID is taken as is (messages.md: not checked for existence on these routes).
-        const kinId = UUID.test(params.kinId) ? params.kinId : (await findKin(services, params.kinId)).id;
-        const page = await sessions().find(
-          { kinId, createdBy: ctx.principal!.userId, ...statusFilter(query.status) },
-          { sort: { createdAt: -1, id: -1 }, skip: query.offset, limit: query.limit + 1 },
-        );
-        const listed = await Promise.all(
-          page.slice(0, query.limit).map(async (session) =>
-            session.status === 'closed'
-              ? { ...present(session), messageCount: await readStore.collection(MESSAGES).count({ kinId: session.kinId, sessionId: session.id }) }
-              : present(session),
-          ),
-        );
-        return { sessions: listed, hasMore: page.length > query.limit };
-      },
+      handler: ({ params, query }, ctx) =>
+        cachedList(JSON.stringify([ctx.principal!.userId, params.kinId, query.status, query.offset, query.limit]), async () => {
+          // A UUID is taken as is (messages.md: not checked for existence on these routes).
+          const kinId = UUID.test(params.kinId) ? params.kinId : (await findKin(services, params.kinId)).id;
+          const page = await sessions().find(
+            { kinId, createdBy: ctx.principal!.userId, ...statusFilter(query.status) },
+            { sort: { createdAt: -1, id: -1 }, skip: query.offset, limit: query.limit + 1 },
+          );
+          const listed = await Promise.all(
+            page.slice(0, query.limit).map(async (session) =>
+              session.status === 'closed'
+                ? { ...present(session), messageCount: await readStore.collection(MESSAGES).count({ kinId: session.kinId, sessionId: session.id }) }
+                : present(session),
+            ),
+          );
+          return { sessions: listed, hasMore: page.length > query.limit };
+        }),
     }),
     defineOperation({
       name: 'quickSession',

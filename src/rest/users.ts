@@ -2,11 +2,12 @@ import { z } from 'zod';
 import { deleteUser, setUserAvatar, updateProfile } from '../commands/users.js';
 import { badRequest, DomainError, notFound } from '../es/errors.js';
 import { LANGUAGES, type ProfileChanges } from '../events/users.js';
-import { avatarUrlOf, KINS, type KinDoc } from '../projections/kins.js';
-import { userAvatarUrlOf, USERS, type UserDoc } from '../projections/users.js';
+import { avatarUrlOf, KINS, kinsProjection, type KinDoc } from '../projections/kins.js';
+import { userAvatarUrlOf, USERS, usersProjection, type UserDoc } from '../projections/users.js';
 import type { Services } from '../services.js';
 import { avatarUploadOpenApi, receiveAvatar } from './multipart.js';
 import { defineOperation, defineRawOperation, type Operation } from './operation.js';
+import { listCache } from './listCache.js';
 
 const MAX_ORDER_ITEMS = 200;
 const PSEUDONYM = /^[a-zA-Z0-9_-]+$/;
@@ -155,6 +156,8 @@ const AVATAR_FILE = /^(.+)\.([a-z0-9]{1,8})$/;
 export function userOperations(services: Services): Operation[] {
   const users = () => services.readStore.collection<UserDoc>(USERS);
   const withProfile = () => users().find({ hasProfile: true }, { sort: { createdAt: 1 } });
+  const cachedUsers = listCache(services.readStore, { dependsOn: [usersProjection] });
+  const cachedMentionables = listCache(services.readStore, { dependsOn: [usersProjection, kinsProjection] });
   const tags = ['Users'];
   const currentUser = async (userId: string) => {
     const user = await users().get(userId);
@@ -232,20 +235,21 @@ export function userOperations(services: Services): Operation[] {
       auth: 'user',
       tags,
       output: z.object({ users: z.array(userListItem) }),
-      handler: async () => ({
-        users: (await withProfile()).map((user) => ({
-          id: user.id,
-          name: user.name,
-          email: user.email,
-          firstName: user.firstName ?? '',
-          lastName: user.lastName ?? '',
-          pseudonym: user.pseudonym ?? '',
-          language: user.language ?? 'en',
-          role: user.role,
-          avatarUrl: userAvatarUrlOf(user),
-          createdAt: user.createdAt,
+      handler: () =>
+        cachedUsers('', async () => ({
+          users: (await withProfile()).map((user) => ({
+            id: user.id,
+            name: user.name,
+            email: user.email,
+            firstName: user.firstName ?? '',
+            lastName: user.lastName ?? '',
+            pseudonym: user.pseudonym ?? '',
+            language: user.language ?? 'en',
+            role: user.role,
+            avatarUrl: userAvatarUrlOf(user),
+            createdAt: user.createdAt,
+          })),
         })),
-      }),
     }),
     defineOperation({
       name: 'mentionables',
@@ -255,18 +259,19 @@ export function userOperations(services: Services): Operation[] {
       auth: 'user',
       tags,
       output: mentionables,
-      async handler() {
-        const kins = await services.readStore.collection<KinDoc>(KINS).find({}, { sort: { createdAt: 1 } });
-        return {
-          users: (await withProfile()).map((user) => ({
-            id: user.id,
-            pseudonym: user.pseudonym ?? '',
-            firstName: user.firstName ?? '',
-            avatarUrl: userAvatarUrlOf(user),
-          })),
-          kins: kins.map((kin) => ({ id: kin.id, slug: kin.slug, name: kin.name, avatarUrl: avatarUrlOf(kin) })),
-        };
-      },
+      handler: () =>
+        cachedMentionables('', async () => {
+          const kins = await services.readStore.collection<KinDoc>(KINS).find({}, { sort: { createdAt: 1 } });
+          return {
+            users: (await withProfile()).map((user) => ({
+              id: user.id,
+              pseudonym: user.pseudonym ?? '',
+              firstName: user.firstName ?? '',
+              avatarUrl: userAvatarUrlOf(user),
+            })),
+            kins: kins.map((kin) => ({ id: kin.id, slug: kin.slug, name: kin.name, avatarUrl: avatarUrlOf(kin) })),
+          };
+        }),
     }),
     defineOperation({
       name: 'deleteUser',

@@ -10,10 +10,11 @@ import {
 } from '../commands/webhooks.js';
 import { evaluateFilter, filterProblem, suggestFields } from '../agents/webhookFilter.js';
 import { filterModeSchema, type WebhookChanges } from '../events/webhooks.js';
-import { avatarUrlOf, KINS, type KinDoc } from '../projections/kins.js';
-import { incomingUrl, NEWEST_FIRST, WEBHOOK_LOGS, WEBHOOKS, type WebhookDoc, type WebhookLogDoc } from '../projections/webhooks.js';
+import { avatarUrlOf, KINS, kinsProjection, type KinDoc } from '../projections/kins.js';
+import { incomingUrl, NEWEST_FIRST, WEBHOOK_LOGS, WEBHOOKS, webhooksProjection, type WebhookDoc, type WebhookLogDoc } from '../projections/webhooks.js';
 import type { Services } from '../services.js';
 import { defineOperation, type Operation } from './operation.js';
+import { listCache } from './listCache.js';
 import { incomingWebhookOperation } from './webhookIncoming.js';
 
 // ── Input ─────────────────────────────────────────────────────────────────────────────────────
@@ -163,6 +164,8 @@ export function webhookOperations(services: Services): Operation[] {
   const limits = config.webhooks;
   const tags = ['Webhooks'];
   const summaryOf = async (webhookId: string) => (await presentWebhooks(services, [await findWebhook(services, webhookId)]))[0]!;
+  // Summaries carry the Kin's name and avatar, and counts of the webhook's logs.
+  const cachedList = listCache(readStore, { dependsOn: [webhooksProjection, kinsProjection] });
 
   return [
     defineOperation({
@@ -174,11 +177,12 @@ export function webhookOperations(services: Services): Operation[] {
       tags,
       query: z.object({ kinId: z.string().optional() }),
       output: z.object({ webhooks: z.array(webhookSummary) }),
-      async handler({ query }) {
-        const filter = query.kinId ? { kinId: query.kinId, kinDeleted: false } : { kinDeleted: false };
-        const docs = await readStore.collection<WebhookDoc>(WEBHOOKS).find(filter, { sort: { createdAt: 1, id: 1 } });
-        return { webhooks: await presentWebhooks(services, docs) };
-      },
+      handler: ({ query }) =>
+        cachedList(query.kinId ?? '', async () => {
+          const filter = query.kinId ? { kinId: query.kinId, kinDeleted: false } : { kinDeleted: false };
+          const docs = await readStore.collection<WebhookDoc>(WEBHOOKS).find(filter, { sort: { createdAt: 1, id: 1 } });
+          return { webhooks: await presentWebhooks(services, docs) };
+        }),
     }),
     defineOperation({
       name: 'createWebhook',

@@ -255,7 +255,8 @@ describe('/s/:token', () => {
     expect(await bytesOf(served)).toBe('burn after reading');
     expect((await share(file.url)).status).toBe(404);
     expect((await api.get(`/api/file-storage/${file.id}?meta=1`)).status).toBe(404);
-    expect(await server.services.blobs.stat(hash)).toBeNull();
+    // The blob is released once the served bytes have left, just after the response ends.
+    expect(await until(() => server.services.blobs.stat(hash), (info) => info === null)).toBeNull();
   });
 
   it('answers 410 once a file has expired, and expires it', async () => {

@@ -19,7 +19,7 @@ export async function launchServer(
   /** `npm start`'s script (compiled JavaScript, rebuilt when stale) instead of the TypeScript through tsx. */
   how: 'tsx' | 'npm start' = 'tsx',
 ): Promise<ChildProcess> {
-  const args = how === 'tsx' ? ['--import', 'tsx', 'src/main.ts'] : ['--enable-source-maps', 'scripts/start.mjs'];
+  const args = how === 'tsx' ? ['--import', 'tsx', 'src/main.ts'] : ['scripts/start.mjs'];
   const child = spawn(process.execPath, args, {
     env: { ...process.env, KINBOT_DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'silent', ...env },
     stdio: 'ignore',

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   WrongExpectedRevisionError,
+  type AppendResult,
   type EventMetadata,
   type EventStore,
   type ExpectedRevision,
@@ -227,6 +228,80 @@ export function eventStoreContract(
         );
         expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
         expect(revisions(await store.readStream(stream))).toEqual([0, 1]);
+      });
+    });
+
+    describe('appends made together', () => {
+      it('lets exactly one of a burst at one revision win, and the rest of the burst succeed', async () => {
+        const contested = newStream();
+        const others = Array.from({ length: 10 }, () => newStream('other'));
+        await store.append(contested, events(1), 'no_stream');
+        // One synchronous burst: on SQLite these share one group commit.
+        const racing = Array.from({ length: 10 }, (_, i) => store.append(contested, [event('Raced', { i })], 0));
+        const independent = others.map((stream) => store.append(stream, events(2), 'no_stream'));
+        const outcomes = await Promise.allSettled(racing);
+
+        const won = outcomes.filter((o): o is PromiseFulfilledResult<AppendResult> => o.status === 'fulfilled');
+        const lost = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
+        expect(won).toHaveLength(1);
+        expect(won[0]!.value.nextRevision).toBe(1);
+        expect(lost).toHaveLength(9);
+        for (const o of lost) {
+          expect(o.reason).toBeInstanceOf(WrongExpectedRevisionError);
+          expect(o.reason).toMatchObject({ stream: contested, expected: 0, actual: 1 });
+        }
+        expect(revisions(await store.readStream(contested))).toEqual([0, 1]);
+        for (const result of await Promise.all(independent)) expect(result.nextRevision).toBe(1);
+      });
+
+      it('gives concurrent appends to different streams their own positions, delivered in order with no gap', async () => {
+        const streams = Array.from({ length: 20 }, () => newStream('together'));
+        const head = await store.headPosition();
+        const { received, errors, subscription } = collect(streams, head);
+        try {
+          const results = await Promise.all(streams.map((stream) => store.append(stream, events(2), 'no_stream')));
+          expect(new Set(results.map((r) => r.position)).size).toBe(20);
+          await waitUntil(() => received.length >= 40, 'every appended event');
+          expectStrictlyIncreasing(positions(received));
+          for (const [index, stream] of streams.entries()) {
+            const ours = received.filter((e) => e.stream === stream);
+            expect(revisions(ours)).toEqual([0, 1]);
+            expect(ours[1]!.position).toBe(results[index]!.position);
+          }
+          expect(errors).toEqual([]);
+        } finally {
+          await subscription.stop();
+        }
+      });
+    });
+
+    describe('streamVersion', () => {
+      it('reports the last revision, and -1 for a stream never written', async () => {
+        const stream = newStream();
+        expect(await store.streamVersion(stream)).toEqual({ revision: -1, truncated: false });
+        await store.append(stream, events(3), 'no_stream');
+        expect(await store.streamVersion(stream)).toEqual({ revision: 2, truncated: false });
+        await store.append(stream, events(1), 2);
+        expect(await store.streamVersion(stream)).toEqual({ revision: 3, truncated: false });
+      });
+
+      it('says when readStream hides events: truncateBefore, maxAge, a delete', async () => {
+        const truncated = newStream();
+        await store.append(truncated, events(3), 'no_stream');
+        await store.setStreamMetadata(truncated, { truncateBefore: 1 });
+        expect(await store.streamVersion(truncated)).toEqual({ revision: 2, truncated: true });
+
+        const aging = newStream();
+        await store.append(aging, events(1), 'no_stream');
+        await store.setStreamMetadata(aging, { maxAge: 3600 });
+        expect(await store.streamVersion(aging)).toEqual({ revision: 0, truncated: true });
+
+        const deleted = newStream();
+        await store.append(deleted, events(2), 'no_stream');
+        await store.deleteStream(deleted);
+        expect(await store.streamVersion(deleted)).toEqual({ revision: -1, truncated: true });
+        await store.append(deleted, events(1), 'no_stream');
+        expect(await store.streamVersion(deleted)).toEqual({ revision: 2, truncated: true });
       });
     });
 

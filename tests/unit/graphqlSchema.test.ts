@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import type { GraphQLNamedType, GraphQLSchema } from 'graphql';
 import { pino } from 'pino';
+import { createPrincipalCache } from '../../src/auth/principalCache.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { GraphqlContext } from '../../src/graphql/context.js';
@@ -24,7 +25,11 @@ const admin: Principal = { ...member, userId: 'u-admin', role: 'admin' };
 const services = {
   log: pino({ level: 'silent' }),
   config: { publicUrl: 'http://localhost:3000' },
-  auth: { api: { getSession: async () => ({ user: { id: member.userId } }) } },
+  auth: {
+    api: { getSession: async () => ({ user: { id: member.userId }, session: { token: 'stub', expiresAt: new Date(Date.now() + 60_000) } }) },
+    principals: createPrincipalCache(),
+    sessionCookie: 'session',
+  },
   readStore: { collection: () => ({ get: async () => ({ id: member.userId, name: member.name, email: member.email, role: 'member' }) }) },
   eventStore: { headPosition: async () => 7 },
   projections: { status: () => [{ name: 'kins', version: 1, position: 5, error: null }] },
@@ -212,7 +217,7 @@ describe('/graphql for a member (stubbed session)', () => {
   afterAll(() => new Promise<void>((resolve) => http.close(() => resolve())));
 
   const post = async (query: string) =>
-    (await fetch(url, { method: 'POST', headers: { cookie: 'session=stub', 'content-type': 'application/json' }, body: JSON.stringify({ query }) })).json() as Promise<{
+    (await fetch(url, { method: 'POST', headers: { cookie: 'session=stub.signature', 'content-type': 'application/json' }, body: JSON.stringify({ query }) })).json() as Promise<{
       data?: unknown;
       errors?: { message: string; extensions?: Record<string, unknown> }[];
     }>;
@@ -230,7 +235,7 @@ describe('/graphql for a member (stubbed session)', () => {
   });
 
   it('does not serve GraphiQL', async () => {
-    const response = await fetch(url, { headers: { cookie: 'session=stub', accept: 'text/html' } });
+    const response = await fetch(url, { headers: { cookie: 'session=stub.signature', accept: 'text/html' } });
     expect(response.status).toBe(403);
     expect(await response.json()).toEqual({ error: { code: 'FORBIDDEN', message: 'GraphiQL is for admins' } });
   });

@@ -127,6 +127,55 @@ describe('SQLite event store', () => {
     expect(Math.max(...delays)).toBeLessThan(200);
   });
 
+  it('commits appends made together in one transaction, with consecutive positions in call order', async () => {
+    const { store, dbPath } = open();
+    await store.append('warm-up', [event('Started')], 'no_stream');
+    const walSize = () => fs.statSync(`${dbPath}-wal`).size;
+
+    const beforeGroup = walSize();
+    const grouped = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => store.append(`grouped-${i}`, [event('Happened')], 'no_stream')),
+    );
+    const groupGrowth = walSize() - beforeGroup;
+    expect(grouped.map((r) => r.position)).toEqual(grouped.map((_, i) => grouped[0]!.position + i));
+
+    const beforeOneByOne = walSize();
+    for (let i = 0; i < 20; i++) await store.append(`alone-${i}`, [event('Happened')], 'no_stream');
+    // Every commit writes its changed pages to the WAL again: 20 commits write far more than one.
+    expect(groupGrowth * 5).toBeLessThan(walSize() - beforeOneByOne);
+  });
+
+  it('keeps each append of a group to itself: a refused or failing one leaves the others stored', async () => {
+    const { store } = open();
+    const id = randomUUID();
+    await store.append('kin-1', [{ ...event('KinCreated'), id }], 'no_stream');
+    const [refused, stored, failing, alsoStored] = await Promise.allSettled([
+      store.append('kin-1', [event('Stale')], 5),
+      store.append('kin-2', [event('KinCreated')], 'no_stream'),
+      store.append('kin-1', [event('A'), event('B'), { ...event('Duplicate'), id }], 0),
+      store.append('kin-3', [event('KinCreated'), event('KinRenamed')], 'no_stream'),
+    ]);
+    expect(refused).toMatchObject({ status: 'rejected', reason: { code: 'WRONG_EXPECTED_REVISION', actual: 0 } });
+    expect(failing.status).toBe('rejected');
+    expect(stored).toEqual({ status: 'fulfilled', value: { nextRevision: 0, position: 2 } });
+    expect(alsoStored).toEqual({ status: 'fulfilled', value: { nextRevision: 1, position: 4 } });
+    expect((await store.readStream('kin-1')).map((e) => e.type)).toEqual(['KinCreated']);
+    expect((await store.readAll()).map((e) => e.position)).toEqual([1, 2, 3, 4]);
+  });
+
+  it('commits the appends still queued before a delete made after them, and on close', async () => {
+    const { handle, store } = open();
+    const appended = store.append('kin-1', [event('KinCreated')], 'no_stream');
+    await store.deleteStream('kin-1', 0);
+    await appended;
+    expect(await store.streamVersion('kin-1')).toEqual({ revision: -1, truncated: true });
+
+    const late = store.append('kin-2', [event('KinCreated')], 'no_stream');
+    await store.close();
+    await expect(late).resolves.toEqual({ nextRevision: 0, position: 2 });
+    expect(handle.db.prepare('SELECT COUNT(*) AS n FROM events').get()).toEqual({ n: 2 });
+  });
+
   it('does not read rows of a transaction that holds the write lock', async () => {
     const { handle, store } = open();
     await store.append('kin-1', [event('KinCreated')], 'no_stream');

@@ -21,6 +21,7 @@ import {
   type Position,
   type ReadPosition,
   type StreamingRead,
+  type StreamMetadata as EsdbStreamMetadata,
 } from '@eventstore/db-client';
 import { v7 as uuidv7 } from 'uuid';
 import {
@@ -34,6 +35,7 @@ import {
   type ReadStreamOptions,
   type RecordedEvent,
   type StreamMetadata,
+  type StreamVersion,
   type SubscribeOptions,
   type Subscription,
 } from '../../es/eventStore.js';
@@ -142,6 +144,13 @@ async function take(
 }
 
 const everything = () => true;
+
+/** A soft delete sets truncateBefore too; maxCount is honoured by the server though not set here. */
+const hidesEvents = (metadata: EsdbStreamMetadata | undefined): boolean =>
+  metadata !== undefined &&
+  ((metadata.truncateBefore !== undefined && metadata.truncateBefore !== 0 && metadata.truncateBefore !== START) ||
+    metadata.maxAge !== undefined ||
+    metadata.maxCount !== undefined);
 
 export function createEventStoreDbEventStore(connectionString: string): EventStore {
   const client = EventStoreDBClient.connectionString(connectionString);
@@ -267,6 +276,13 @@ export function createEventStoreDbEventStore(connectionString: string): EventSto
     },
     readStream,
     readAll,
+    async streamVersion(stream): Promise<StreamVersion> {
+      const [[last], { metadata }] = await Promise.all([
+        readStream(stream, { direction: 'backwards', limit: 1 }),
+        client.getStreamMetadata(stream),
+      ]);
+      return { revision: last?.revision ?? -1, truncated: hidesEvents(metadata) };
+    },
     async headPosition() {
       const [newest] = await take(readAllFrom(END, BACKWARDS), everything, 1);
       return newest?.position ?? -1;

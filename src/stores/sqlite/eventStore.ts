@@ -11,6 +11,7 @@ import {
   type ReadStreamOptions,
   type RecordedEvent,
   type StreamMetadata,
+  type StreamVersion,
   type SubscribeOptions,
   type Subscription,
 } from '../../es/eventStore.js';
@@ -21,9 +22,19 @@ import type { SqliteHandle } from './database.js';
  * global position, and a `streams` table holding each stream's last revision, metadata and soft
  * delete flag, so an expected-revision check is one primary-key lookup.
  *
- * `close()` stops this adapter's subscriptions; the connection belongs to whoever opened it
- * (openSqlite), since the read store shares it.
+ * Group commit: appends made in the same event-loop turn, or while the write lock is held by
+ * someone else, share one transaction (one WAL commit). Each keeps its own expected-revision check
+ * and its own result: it runs in a savepoint of that transaction, so a refused or failing append
+ * leaves the others of its group untouched. An append resolves only after its group committed.
+ *
+ * `close()` commits the appends still queued and stops this adapter's subscriptions; the
+ * connection belongs to whoever opened it (openSqlite), since the read store shares it.
  */
+
+export type SqliteEventStoreOptions = {
+  /** false: one transaction per append, as before group commit (the benchmarks' baseline). */
+  groupCommit?: boolean;
+};
 
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS events (
@@ -72,6 +83,16 @@ type StreamRow = {
 
 type StreamState = { row: StreamRow | undefined; actual: number | 'no_stream' };
 
+type QueuedAppend = {
+  stream: string;
+  events: NewEvent[];
+  expected: ExpectedRevision;
+  resolve: (result: AppendResult) => void;
+  reject: (error: unknown) => void;
+};
+
+type AppendOutcome = { ok: true; result: AppendResult } | { ok: false; error: unknown };
+
 const toRecorded = (row: EventRow): RecordedEvent => ({
   id: row.id,
   stream: row.stream,
@@ -100,6 +121,11 @@ function satisfiesExpected(expected: ExpectedRevision, actual: number | 'no_stre
       return actual === expected;
   }
 }
+
+const streamVersion = (row: StreamRow | undefined): StreamVersion => ({
+  revision: row && row.deleted === 0 ? row.last_revision : -1,
+  truncated: row !== undefined && (row.deleted === 1 || (row.truncate_before ?? 0) > 0 || row.max_age !== null),
+});
 
 const maxAgeCutoff = (maxAge: number | null, now: number): string =>
   maxAge === null ? '' : new Date(now - maxAge * 1000).toISOString();
@@ -131,8 +157,9 @@ function createChangeSignal() {
   };
 }
 
-export function createSqliteEventStore(handle: SqliteHandle): EventStore {
+export function createSqliteEventStore(handle: SqliteHandle, options: SqliteEventStoreOptions = {}): EventStore {
   const { db, writeLock } = handle;
+  const groupCommit = options.groupCommit ?? true;
   db.exec(SCHEMA);
 
   const statements = {
@@ -222,10 +249,66 @@ export function createSqliteEventStore(handle: SqliteHandle): EventStore {
     if (actual !== 'no_stream') statements.markDeleted.run(stream);
   });
 
-  async function append(stream: string, events: NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
-    const result = await writeLock.run(() => appendTransaction.immediate(stream, events, expected));
-    if (events.length > 0) changes.notify();
-    return result;
+  // Called inside a transaction, appendTransaction runs in a savepoint of its own.
+  const groupTransaction = db.transaction((group: QueuedAppend[]): AppendOutcome[] =>
+    group.map(({ stream, events, expected }) => {
+      try {
+        return { ok: true, result: appendTransaction(stream, events, expected) };
+      } catch (error) {
+        // An I/O or disk-full error ends the whole transaction in SQLite: no append of the group
+        // is stored, so the whole group fails rather than going on outside any transaction.
+        if (!db.inTransaction) throw error;
+        return { ok: false, error };
+      }
+    }),
+  );
+
+  const queue: QueuedAppend[] = [];
+  let commitScheduled = false;
+
+  /** Commits every queued append; runs under the write lock. A metadata change or a delete calls it
+   * first, so that writes keep the order they were made in. */
+  function commitQueued(): void {
+    commitScheduled = false;
+    const group = queue.splice(0);
+    if (group.length === 0) return;
+    let outcomes: AppendOutcome[];
+    try {
+      // A group of one needs no savepoint: its failure is the transaction's.
+      const [only] = group;
+      outcomes =
+        group.length === 1 && only
+          ? [{ ok: true, result: appendTransaction.immediate(only.stream, only.events, only.expected) }]
+          : groupTransaction.immediate(group);
+    } catch (error) {
+      for (const queued of group) queued.reject(error);
+      return;
+    }
+    let appended = false;
+    outcomes.forEach((outcome, index) => {
+      const queued = group[index]!;
+      if (!outcome.ok) return queued.reject(outcome.error);
+      appended ||= queued.events.length > 0;
+      queued.resolve(outcome.result);
+    });
+    if (appended) changes.notify();
+  }
+
+  function append(stream: string, events: NewEvent[], expected: ExpectedRevision): Promise<AppendResult> {
+    if (!groupCommit) {
+      return writeLock.run(() => appendTransaction.immediate(stream, events, expected)).then((result) => {
+        if (events.length > 0) changes.notify();
+        return result;
+      });
+    }
+    return new Promise((resolve, reject) => {
+      queue.push({ stream, events, expected, resolve, reject });
+      if (commitScheduled) return;
+      commitScheduled = true;
+      // setImmediate runs after the I/O callbacks of this turn: the appends that the requests
+      // handled in it make meanwhile join the group.
+      setImmediate(() => void writeLock.run(commitQueued));
+    });
   }
 
   function readStreamNow(stream: string, options: ReadStreamOptions): RecordedEvent[] {
@@ -308,10 +391,12 @@ export function createSqliteEventStore(handle: SqliteHandle): EventStore {
     append,
     readStream: (stream, options = {}) => read(() => readStreamNow(stream, options)),
     readAll: (options = {}) => read(() => readAllNow(options)),
+    streamVersion: (stream) => read(() => streamVersion(statements.stream.get(stream))),
     headPosition: () => read(() => statements.head.get()?.head ?? -1),
     subscribeToAll,
     async setStreamMetadata(stream: string, metadata: StreamMetadata) {
       await writeLock.run(() => {
+        commitQueued();
         statements.upsertMetadata.run(stream, metadata.truncateBefore ?? null, metadata.maxAge ?? null);
       });
     },
@@ -324,12 +409,16 @@ export function createSqliteEventStore(handle: SqliteHandle): EventStore {
         return metadata;
       }),
     async deleteStream(stream, expected = 'any') {
-      await writeLock.run(() => deleteTransaction.immediate(stream, expected));
+      await writeLock.run(() => {
+        commitQueued();
+        deleteTransaction.immediate(stream, expected);
+      });
     },
     async ping() {
       await read(() => statements.ping.get());
     },
     async close() {
+      await writeLock.run(commitQueued);
       await Promise.all([...subscriptions].map((subscription) => subscription.stop()));
     },
   };

@@ -39,6 +39,7 @@ export function createSqliteReadStore(handle: SqliteHandle, options: SqliteReadS
     handle,
     statements: new Map(),
     tables: new Set(),
+    uniqueIndexed: new Map(),
     atomically: <T>(work: () => T) => atomically(work) as T,
     search: createSearchState(
       {
@@ -64,9 +65,10 @@ export type SqliteReadStoreOptions = {
 
 export type SqliteReadStore = ReadStore & {
   /**
-   * Loads a search index's vectors into memory and resolves once its ANN index, if it needs one,
-   * is built: until then, vector searches of a large index scan exactly (correct, slower). Start-up
-   * and benchmarks call it; searches load lazily without it.
+   * Loads a search index's vectors into memory, in slices between which requests are served, and
+   * resolves once its ANN index, if it needs one, is built: until then, vector searches scan
+   * exactly (correct, slower), and one that comes before the load is over finishes it first.
+   * Start-up calls it without waiting (src/server.ts); without it, the first search loads.
    */
   warmSearchIndex(name: string, dimensions?: number): Promise<void>;
 };
@@ -76,6 +78,8 @@ type State = {
   statements: Map<string, Statement>;
   /** Collections whose table is known to exist; cleared on rollback, which may undo a CREATE. */
   tables: Set<string>;
+  /** Per collection, whether it has a unique index besides `id` (its writes are then never deferred). */
+  uniqueIndexed: Map<string, boolean>;
   /** Runs work in a transaction, or in a savepoint when one is already open. */
   atomically<T>(work: () => T): T;
   search: SearchState;
@@ -88,7 +92,23 @@ type Mode = {
   transaction<R>(state: State, work: (tx: ReadStore) => Promise<R>): Promise<R>;
   /** Inside a transaction: what it changed in the in-memory vectors, undone on rollback. */
   undo?: SearchUndo;
+  /** Inside a transaction: documents written by id, not yet in their tables (see PendingWrites). */
+  pending?: PendingWrites;
+  /** Collection handles already built for this mode (a projection asks for one per event). */
+  collections: Map<string, Collection<Doc>>;
 };
+
+/**
+ * A transaction's writes by id (`replace`, `update` of `{ id }`), kept in memory and written once
+ * per document when the transaction commits: a batch of events that changes one document ten times
+ * costs one row write instead of ten reads, ten parses and ten writes. A document is kept either as
+ * the text `replace` was given or as the object the last update produced. Any other statement on
+ * the collection (find, count, delete, insert…) writes its pending documents first, so it sees
+ * them; a rollback forgets them. Collections with a unique index besides `id` are written at once,
+ * so that a DuplicateKeyError still comes from the call that caused it.
+ */
+type PendingDoc = { text: string; doc?: undefined } | { doc: Doc; text?: undefined };
+type PendingWrites = Map<string, Map<string, PendingDoc>>;
 
 type Row = { id: string; doc: string };
 
@@ -101,6 +121,7 @@ function outsideTransaction(handle: SqliteHandle): Mode {
     read: async (work) => (writeLock.locked ? writeLock.run(work) : work()),
     write: (work) => writeLock.run(work),
     transaction: (state, work) => writeLock.run(() => runTransaction(state, work)),
+    collections: new Map(),
   };
 }
 
@@ -111,11 +132,13 @@ async function runTransaction<R>(state: State, work: (tx: ReadStore) => Promise<
   db.exec('BEGIN IMMEDIATE');
   try {
     const result = await work(storeFor(state, tx.mode));
+    flushAll(state, tx.mode.pending!);
     db.exec('COMMIT');
     return result;
   } catch (error) {
     if (db.inTransaction) db.exec('ROLLBACK');
     state.tables.clear();
+    state.uniqueIndexed.clear();
     rollbackSearch(state.search, undo);
     throw error;
   } finally {
@@ -136,6 +159,8 @@ function insideTransaction(state: State, undo: SearchUndo): { mode: Mode; end: (
     read: run,
     write: run,
     undo,
+    pending: new Map(),
+    collections: new Map(),
     // A nested transaction joins the open one, as it would in a MongoDB session.
     transaction: async (_state, work) => {
       checkOpen();
@@ -147,21 +172,28 @@ function insideTransaction(state: State, undo: SearchUndo): { mode: Mode; end: (
 
 function storeFor(state: State, mode: Mode): ReadStore {
   const store: ReadStore = {
-    collection: <T extends Doc>(name: string) => collectionFor<T>(state, mode, checkName(name)),
+    collection: <T extends Doc>(name: string) => {
+      let collection = mode.collections.get(name);
+      if (!collection) mode.collections.set(name, (collection = collectionFor(state, mode, checkName(name))));
+      return collection as unknown as Collection<T>;
+    },
     searchIndex: (name) => searchIndexFor(state.search, mode, checkIndexName(name)),
     transaction: (work) => mode.transaction(state, work),
     dropCollection: (name) =>
       mode.write(() => {
         state.handle.db.exec(`DROP TABLE IF EXISTS ${table(checkName(name))}`);
+        mode.pending?.delete(name);
         state.tables.delete(name);
+        state.uniqueIndexed.delete(name);
         dropSearchIndex(state.search, name);
       }),
     listCollections: () =>
-      mode.read(() =>
-        (prepare(state, `SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'rm\\_%' ESCAPE '\\'`).all() as {
+      mode.read(() => {
+        if (mode.pending) flushAll(state, mode.pending);
+        return (prepare(state, `SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'rm\\_%' ESCAPE '\\'`).all() as {
           name: string;
-        }[]).map((row) => row.name.slice(3)),
-      ),
+        }[]).map((row) => row.name.slice(3));
+      }),
     ping: () => mode.read(() => void prepare(state, 'SELECT 1').get()),
     // The connection belongs to whoever opened the handle (the event store shares it).
     close: async () => {
@@ -175,8 +207,25 @@ function storeFor(state: State, mode: Mode): ReadStore {
 function collectionFor<T extends Doc>(state: State, mode: Mode, name: string): Collection<T> {
   const from = table(name);
   const exists = () => tableExists(state, name);
+  /** This transaction's pending documents of this collection, when its writes may be deferred. */
+  const deferred = (): Map<string, PendingDoc> | undefined => {
+    if (!mode.pending || hasUniqueIndex(state, name)) return undefined;
+    let docs = mode.pending.get(name);
+    if (!docs) mode.pending.set(name, (docs = new Map()));
+    return docs;
+  };
+  /** Before a statement that must see the pending documents. */
+  const flush = () => {
+    const docs = mode.pending?.get(name);
+    if (docs?.size) flushCollection(state, name, docs);
+  };
+  const readRow = (id: string) =>
+    retryOnStaleSchema(state, () =>
+      exists() ? (prepare(state, `SELECT doc FROM ${from} WHERE id = ?`).get(id) as Row | undefined) : undefined,
+    );
   const select = (filter: Filter, options: FindOptions): T[] =>
     retryOnStaleSchema(state, () => {
+      flush();
       if (!exists()) return [];
       const params: Param[] = [];
       const sql = `SELECT doc FROM ${from} WHERE ${where(filter, params)}${orderBy(options.sort)}${page(options, params)}`;
@@ -186,6 +235,7 @@ function collectionFor<T extends Doc>(state: State, mode: Mode, name: string): C
   const write = <R>(work: () => R): Promise<R> =>
     mode.write(() =>
       retryOnStaleSchema(state, () => {
+        flush();
         ensureTable(state, name);
         return duplicateKeysAsErrors(name, work);
       }),
@@ -193,15 +243,18 @@ function collectionFor<T extends Doc>(state: State, mode: Mode, name: string): C
 
   return {
     get: (id) =>
-      mode.read(() => retryOnStaleSchema(state, () => {
-        const row = exists() ? (prepare(state, `SELECT doc FROM ${from} WHERE id = ?`).get(id) as Row | undefined) : undefined;
+      mode.read(() => {
+        const pending = mode.pending?.get(name)?.get(id);
+        if (pending) return JSON.parse(pending.text ?? JSON.stringify(pending.doc)) as T;
+        const row = readRow(id);
         return row ? (JSON.parse(row.doc) as T) : null;
-      })),
+      }),
     find: (filter = {}, options = {}) => mode.read(() => select(filter, options)),
     findOne: (filter, options = {}) => mode.read(() => select(filter, { ...options, limit: 1 })[0] ?? null),
     count: (filter = {}) =>
       mode.read(() =>
         retryOnStaleSchema(state, () => {
+          flush();
           if (!exists()) return 0;
           const params: Param[] = [];
           return (prepare(state, `SELECT count(*) AS n FROM ${from} WHERE ${where(filter, params)}`).get(...params) as { n: number }).n;
@@ -209,24 +262,85 @@ function collectionFor<T extends Doc>(state: State, mode: Mode, name: string): C
       ),
     insert: (doc) =>
       write(() => void prepare(state, `INSERT INTO ${from} (id, doc) VALUES (?, ?)`).run(checkId(doc), JSON.stringify(doc))),
-    replace: (doc) =>
-      write(
-        () =>
-          void prepare(state, `INSERT INTO ${from} (id, doc) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc`).run(
-            checkId(doc),
-            JSON.stringify(doc),
-          ),
-      ),
-    update: (filter, update, options = {}) =>
-      write(() => state.atomically(() => updateDocs(state, from, filter, update, options.upsert === true))),
+    replace: (doc) => {
+      const id = checkId(doc);
+      return mode.write(() => {
+        const docs = deferred();
+        if (docs) docs.set(id, { text: JSON.stringify(doc) });
+        else retryOnStaleSchema(state, () => {
+          ensureTable(state, name);
+          duplicateKeysAsErrors(name, () => upsert(state, from).run(id, JSON.stringify(doc)));
+        });
+      });
+    },
+    update: (filter, update, options = {}) => {
+      const upserting = options.upsert === true;
+      const id = idOnly(filter);
+      return mode.write(() => {
+        const docs = id === undefined ? undefined : deferred();
+        if (!docs) {
+          return retryOnStaleSchema(state, () => {
+            flush();
+            ensureTable(state, name);
+            return duplicateKeysAsErrors(name, () => state.atomically(() => updateDocs(state, from, filter, update, upserting)));
+          });
+        }
+        const changes = checkUpdate(copyOf(update));
+        const pending = docs.get(id!);
+        const row = pending ? undefined : readRow(id!);
+        if (!pending && !row && !upserting) return 0;
+        const doc = pending ? (pending.doc ?? (JSON.parse(pending.text) as Doc)) : row ? (JSON.parse(row.doc) as Doc) : seedFromFilter(filter);
+        docs.set(id!, { doc: applyUpdate(doc, changes) });
+        return pending || row ? 1 : 0;
+      });
+    },
     delete: (filter) =>
       mode.write(() => {
+        flush();
         if (!exists()) return 0;
         const params: Param[] = [];
         return prepare(state, `DELETE FROM ${from} WHERE ${where(filter, params)}`).run(...params).changes;
       }),
     ensureIndex: (index) => write(() => createIndex(state, name, index)),
   };
+}
+
+/** The id of a filter that is exactly `{ id: <string> }`, the only one a pending document can answer. */
+function idOnly(filter: Filter): string | undefined {
+  let id: unknown;
+  for (const key in filter) {
+    if (key !== 'id') return undefined;
+    id = filter[key];
+  }
+  return typeof id === 'string' ? id : undefined;
+}
+
+const upsert = (state: State, from: string) =>
+  prepare(state, `INSERT INTO ${from} (id, doc) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc`);
+
+function flushCollection(state: State, name: string, docs: Map<string, PendingDoc>): void {
+  retryOnStaleSchema(state, () => {
+    ensureTable(state, name);
+    const statement = upsert(state, table(name));
+    for (const [id, pending] of docs) statement.run(id, pending.text ?? JSON.stringify(pending.doc));
+  });
+  docs.clear();
+}
+
+function flushAll(state: State, pending: PendingWrites): void {
+  for (const [name, docs] of pending) if (docs.size > 0) flushCollection(state, name, docs);
+  pending.clear();
+}
+
+function hasUniqueIndex(state: State, name: string): boolean {
+  let unique = state.uniqueIndexed.get(name);
+  if (unique === undefined) {
+    unique =
+      prepare(state, `SELECT 1 FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql LIKE 'CREATE UNIQUE%'`).get(`rm_${name}`) !==
+      undefined;
+    state.uniqueIndexed.set(name, unique);
+  }
+  return unique;
 }
 
 function updateDocs(state: State, from: string, filter: Filter, update: Update, upsert: boolean): number {
@@ -250,6 +364,7 @@ function createIndex(state: State, name: string, index: IndexSpec): void {
   // Index names are global in SQLite and quoted, so ':' and ',' keep them unambiguous.
   const indexName = `${index.unique ? 'ux' : 'ix'}_${name}:${fields.map(([path, dir]) => (dir === -1 ? `-${path}` : path)).join(',')}`;
   state.handle.db.exec(`CREATE ${index.unique ? 'UNIQUE ' : ''}INDEX IF NOT EXISTS "${indexName}" ON ${table(name)} (${columns})`);
+  if (index.unique) state.uniqueIndexed.set(name, true);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -274,6 +389,7 @@ function retryOnStaleSchema<R>(state: State, work: () => R): R {
   } catch (error) {
     if (!(error instanceof Error) || !error.message.includes('no such table')) throw error;
     state.tables.clear();
+    state.uniqueIndexed.clear();
     state.statements.clear();
     return work();
   }
@@ -351,6 +467,24 @@ function json<T>(value: T): T {
   return JSON.parse(JSON.stringify(value)) as T;
 }
 
+/**
+ * What `json(update)` gives, copying only the values that are objects: a pending document must not
+ * share objects with its caller (an event's data, read by every projection of a batch).
+ */
+function copyOf(update: Update): Update {
+  const copy: Record<string, Json> = {};
+  for (const [operator, fields] of Object.entries(update)) {
+    if (fields === undefined) continue;
+    const values: Json = {};
+    for (const [path, value] of Object.entries(fields as Json)) {
+      if (value === undefined) continue;
+      values[path] = typeof value === 'object' && value !== null ? json(value) : value;
+    }
+    copy[operator] = values;
+  }
+  return copy as Update;
+}
+
 const UPDATE_OPERATORS = ['$set', '$unset', '$inc', '$push', '$pull'] as const;
 
 /** Rejects what MongoDB rejects: unknown operators, two operators on one path, and changing id. */
@@ -370,24 +504,46 @@ function checkUpdate(update: Update): Update {
   return update;
 }
 
+/**
+ * Works out every change against the document as it is, then makes them: an update that fails
+ * leaves the document untouched (a transaction's pending document is changed in place). The paths
+ * of one update never overlap (checkUpdate), so working them out first gives what applying them
+ * one by one would.
+ */
 function applyUpdate(doc: Doc, update: Update): Doc {
-  for (const [path, value] of Object.entries(update.$set ?? {})) setPath(doc, path, value);
-  for (const path of Object.keys(update.$unset ?? {})) unsetPath(doc, path);
+  const sets: [string, unknown][] = Object.entries(update.$set ?? {});
   for (const [path, by] of Object.entries(update.$inc ?? {})) {
     const current = getPath(doc, path);
     if (typeof by !== 'number' || (current !== undefined && typeof current !== 'number')) {
       throw new Error(`Cannot apply $inc to ${path}`);
     }
-    setPath(doc, path, (current ?? 0) + by);
+    sets.push([path, ((current as number | undefined) ?? 0) + by]);
   }
-  for (const [path, value] of Object.entries(update.$push ?? {})) setPath(doc, path, [...arrayAt(doc, path, '$push'), value]);
+  for (const [path, value] of Object.entries(update.$push ?? {})) sets.push([path, [...arrayAt(doc, path, '$push'), value]]);
   for (const [path, value] of Object.entries(update.$pull ?? {})) {
     if (getPath(doc, path) === undefined) continue;
     // JSON text equality is deep equality with key order, like MongoDB's $eq on documents.
     const text = JSON.stringify(value);
-    setPath(doc, path, arrayAt(doc, path, '$pull').filter((element) => JSON.stringify(element) !== text));
+    sets.push([path, arrayAt(doc, path, '$pull').filter((element) => JSON.stringify(element) !== text)]);
   }
+  for (const [path] of sets) checkSettable(doc, path);
+  for (const [path, value] of sets) setPath(doc, path, value);
+  for (const path of Object.keys(update.$unset ?? {})) unsetPath(doc, path);
   return doc;
+}
+
+/** Throws what setPath would throw, without changing anything. */
+function checkSettable(doc: Json, path: string): void {
+  if (!path.includes('.')) return;
+  const keys = path.split('.');
+  const last = keys.pop() as string;
+  let current: unknown = doc;
+  for (const key of keys) {
+    const next: unknown = (current as Json)[key];
+    if (next === undefined) return;
+    if (!isPlainObject(next)) throw new Error(`Cannot create field '${last}' in ${path}: ${key} is not an object`);
+    current = next;
+  }
 }
 
 function arrayAt(doc: Doc, path: string, operator: string): unknown[] {
@@ -411,6 +567,10 @@ function getPath(doc: Json, path: string): unknown {
 }
 
 function setPath(doc: Json, path: string, value: unknown): void {
+  if (!path.includes('.')) {
+    doc[path] = value;
+    return;
+  }
   const keys = path.split('.');
   const last = keys.pop() as string;
   let current = doc;

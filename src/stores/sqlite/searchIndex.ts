@@ -43,6 +43,8 @@ export type SearchState = {
   tables: Set<string>;
   /** Per index, the fields known to have an expression index. */
   indexedFields: Map<string, Set<string>>;
+  /** Caches still being loaded by `warmSearchIndex`, with the last docid loaded. */
+  loading: Map<VectorCache, number>;
 };
 
 /** How the search index runs statements; `undo` is set inside a transaction. */
@@ -60,7 +62,7 @@ export type SearchUndo = {
 };
 
 export function createSearchState(sql: SqlContext, tuning: VectorTuning): SearchState {
-  return { sql, tuning, stampsTable: false, caches: new Map(), tables: new Set(), indexedFields: new Map() };
+  return { sql, tuning, stampsTable: false, caches: new Map(), tables: new Set(), indexedFields: new Map(), loading: new Map() };
 }
 
 export const newSearchUndo = (): SearchUndo => ({ changed: new Map(), loaded: new Set() });
@@ -89,16 +91,40 @@ export function dropSearchIndex(state: SearchState, name: string): void {
   discard(state, name);
 }
 
-/** Loads an index's vectors (of the given dimension, or of its first vector) and waits for its ANN index. */
+/**
+ * Loads an index's vectors (of the given dimension, or of its first vector) and waits for its ANN
+ * index. The vectors are read in slices of about `warmSliceBytes`, each when no write holds the
+ * connection, so that requests are served meanwhile (start-up calls it without waiting); a vector
+ * search that comes first loads the rest at once and scans exactly, so it never sees a part.
+ */
 export async function warmSearchIndex(state: SearchState, mode: SearchMode, name: string, dimensions?: number): Promise<void> {
   const cache = await mode.read(() =>
     retryOnStaleSchema(state, () => {
       if (!tableExists(state, name)) return undefined;
       const d = dimensions ?? firstDimension(state, name);
-      return d === undefined ? undefined : cacheFor(state, mode, name, d);
+      if (d === undefined) return undefined;
+      const stamp = readStamp(state, name);
+      const cached = state.caches.get(name);
+      if (cached && cached.stamp === stamp && cached.dimensions === d) return cached;
+      if (cached) discard(state, name);
+      return emptyCache(state, mode, name, d, stamp);
     }),
   );
-  await cache?.ready();
+  if (!cache) return;
+  const rows = Math.max(1, Math.floor(state.tuning.warmSliceBytes / (cache.dimensions * 4)));
+  const current = () => state.caches.get(name) === cache && state.loading.has(cache);
+  while (current()) {
+    await new Promise((resolve) => setImmediate(resolve));
+    await mode.read(() =>
+      retryOnStaleSchema(state, () => {
+        if (!current()) return;
+        // Another process wrote since the cache was made: a search will load it afresh.
+        if (readStamp(state, name) !== cache.stamp) return discard(state, name);
+        loadRows(state, name, cache, rows);
+      }),
+    );
+  }
+  await cache.ready();
 }
 
 export function disposeSearchState(state: SearchState): void {
@@ -215,19 +241,42 @@ export function searchIndexFor(state: SearchState, mode: SearchMode, name: strin
 function cacheFor(state: SearchState, mode: SearchMode, name: string, dimensions: number): VectorCache {
   const stamp = readStamp(state, name);
   const cached = state.caches.get(name);
-  if (cached && cached.stamp === stamp && cached.dimensions === dimensions) return cached;
+  if (cached && cached.stamp === stamp && cached.dimensions === dimensions) {
+    // Still warming in the background: a search cannot answer from a part, so the rest comes now.
+    if (state.loading.has(cached)) loadRows(state, name, cached, -1);
+    return cached;
+  }
   if (cached) discard(state, name);
-  const bytes = dimensions * 4;
-  const { n } = state.sql.prepare(`SELECT count(*) AS n FROM ${table(name)} WHERE length(vector) = ?`).get(bytes) as { n: number };
+  const cache = emptyCache(state, mode, name, dimensions, stamp);
+  loadRows(state, name, cache, -1);
+  return cache;
+}
+
+/** A cache of the index's vectors of this dimension with none loaded yet (see loadRows). */
+function emptyCache(state: SearchState, mode: SearchMode, name: string, dimensions: number, stamp: string | null): VectorCache {
+  const { n } = state.sql.prepare(`SELECT count(*) AS n FROM ${table(name)} WHERE length(vector) = ?`).get(dimensions * 4) as { n: number };
   // Some room to grow: growing copies the whole matrix.
   const cache = createVectorCache(dimensions, stamp, state.tuning, Math.ceil(n * 1.1) + 64);
-  const rows = state.sql.prepare(`SELECT id, fields, vector FROM ${table(name)} WHERE length(vector) = ?`).iterate(bytes);
-  for (const row of rows as Iterable<{ id: string; fields: string; vector: Buffer }>) {
-    cache.putBytes(row.id, row.vector, JSON.parse(row.fields) as Fields);
-  }
   state.caches.set(name, cache);
+  state.loading.set(cache, -1);
   mode.undo?.loaded.add(cache);
   return cache;
+}
+
+/**
+ * Loads up to `limit` more vectors (-1: all the rest) in docid order. Writes made meanwhile reach
+ * the cache through applyToCache whether their row was loaded yet or not, and loading a row again
+ * puts the same vector.
+ */
+function loadRows(state: SearchState, name: string, cache: VectorCache, limit: number): void {
+  const after = state.loading.get(cache);
+  if (after === undefined) return;
+  const rows = state.sql
+    .prepare(`SELECT docid, id, fields, vector FROM ${table(name)} WHERE docid > ? AND length(vector) = ? ORDER BY docid LIMIT ?`)
+    .all(after, cache.dimensions * 4, limit) as { docid: number; id: string; fields: string; vector: Buffer }[];
+  for (const row of rows) cache.putBytes(row.id, row.vector, JSON.parse(row.fields) as Fields);
+  if (limit < 0 || rows.length < limit) state.loading.delete(cache);
+  else state.loading.set(cache, rows[rows.length - 1]!.docid);
 }
 
 function applyToCache(
@@ -256,7 +305,10 @@ function applyToCache(
 }
 
 function discard(state: SearchState, name: string): void {
-  state.caches.get(name)?.dispose();
+  const cache = state.caches.get(name);
+  if (!cache) return;
+  cache.dispose();
+  state.loading.delete(cache);
   state.caches.delete(name);
 }
 

@@ -24,10 +24,12 @@ import type { FieldValue, Fields, FilterTree } from './fieldMatcher.js';
 export type VectorTuning = {
   /** Largest exact scan, in multiply-adds (vectors × dimensions), before the ANN index is used. */
   exactScanBudget: number;
+  /** Vector bytes read from SQLite per slice when an index warms in the background. */
+  warmSliceBytes: number;
 };
 
-// ≈ 5 ms of sequential scanning on this machine when idle.
-export const DEFAULT_VECTOR_TUNING: VectorTuning = { exactScanBudget: 8_000_000 };
+// ≈ 5 ms of sequential scanning on this machine when idle; slices of a few milliseconds of reading.
+export const DEFAULT_VECTOR_TUNING: VectorTuning = { exactScanBudget: 8_000_000, warmSliceBytes: 4_000_000 };
 
 // A filtered scan reads scattered vectors, which costs about three times as much per
 // multiply-add as streaming through the whole matrix (measured here at 15% of 100k × 384).
