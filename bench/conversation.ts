@@ -26,13 +26,16 @@ const KINS = 20;
 const MESSAGES = 1_000;
 const SEQUENTIAL_MESSAGES = 300;
 
+/** `BENCH_SCENARIOS` (comma-separated parts of names, e.g. "at a time,in flight") runs only the scenarios whose name has one of them. */
 function scenarios(seconds: number): Scenario[] {
-  return [
+  const all: Scenario[] = [
     { name: '1 Kin, one message at a time', mode: 'one-in-flight', kins: 1, messages: SEQUENTIAL_MESSAGES, seconds },
     { name: `${KINS} Kins, one message in flight each`, mode: 'one-in-flight', kins: KINS, messages: MESSAGES, seconds },
     { name: `${KINS} Kins, posted without waiting`, mode: 'queued', kins: KINS, messages: MESSAGES, seconds },
     { name: '1 Kin, posted without waiting', mode: 'queued', kins: 1, messages: MESSAGES, seconds },
   ];
+  const wanted = (process.env.BENCH_SCENARIOS ?? '').split(',').map((part) => part.trim()).filter(Boolean);
+  return wanted.length ? all.filter((scenario) => wanted.some((part) => scenario.name.includes(part))) : all;
 }
 
 /** The worker thread runs TypeScript too: tsx's loader hooks are registered there by hand. */

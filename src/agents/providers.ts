@@ -94,19 +94,55 @@ export function embeddingModelFor(type: string, config: ProviderConfig, modelId:
 
 type ResolveDeps = { readStore: ReadStore; secrets: Secrets };
 
+type Request = { providerId?: string | null; model: string; capability: 'llm' | 'embedding' };
+
+/**
+ * Models already built, per service (keyed by its Secrets, which decrypt their configs), then by
+ * capability, provider and model id. An entry serves while its provider keeps the type and the
+ * sealed config it was built from: updating a config seals it anew (with a fresh IV), so the next
+ * call builds the model again; a deleted provider is no longer chosen.
+ */
+const builtModels = new WeakMap<Secrets, Map<string, { version: string; model: unknown }>>();
+/** Entries kept per service: far more than the providers × models in use. */
+const BUILT_MODELS_KEPT = 256;
+
+function builtModelsOf(secrets: Secrets) {
+  let models = builtModels.get(secrets);
+  if (!models) builtModels.set(secrets, (models = new Map()));
+  return models;
+}
+
+/** A test's injected `fetch`, and a local OAuth token that may be renewed meanwhile: built at every call. */
+const reusable = (type: string, options: ModelOptions) => options.fetch === undefined && type !== 'anthropic-oauth';
+
 async function resolve<M>(
   deps: ResolveDeps,
-  request: { providerId?: string | null; model: string; capability: 'llm' | 'embedding' },
+  request: Request,
+  options: ModelOptions,
   build: (type: string, config: ProviderConfig) => Promise<M | null> | M | null,
 ): Promise<(ModelTarget & { model: M }) | null> {
   const providers = await deps.readStore.collection<ProviderDoc>(PROVIDERS).find({});
+  const models = builtModelsOf(deps.secrets);
   // A provider whose model cannot be built is skipped, and the choice is made again without it.
   let remaining = providers;
   for (;;) {
     const provider = chooseProvider(remaining, request);
     if (!provider) return null;
-    const config = await decryptProviderConfig(deps.secrets, provider.id, provider.configEncrypted);
-    const model = config ? await build(provider.type, config) : null;
+    const key = `${request.capability}\n${provider.id}\n${request.model}`;
+    const version = `${provider.type}\n${provider.configEncrypted}`;
+    const cacheable = reusable(provider.type, options);
+    const built = cacheable ? models.get(key) : undefined;
+    // An entry holds what `build` returned for its key: an M.
+    let model = built?.version === version ? (built.model as M) : null;
+    if (!model) {
+      const config = await decryptProviderConfig(deps.secrets, provider.id, provider.configEncrypted);
+      model = config ? await build(provider.type, config) : null;
+      if (model && cacheable) {
+        models.delete(key);
+        if (models.size >= BUILT_MODELS_KEPT) models.delete(models.keys().next().value!);
+        models.set(key, { version, model });
+      }
+    }
     if (model) return { model, providerId: provider.id, providerType: provider.type };
     remaining = remaining.filter((candidate) => candidate.id !== provider.id);
   }
@@ -118,7 +154,7 @@ export const resolveLanguageModel = (
   request: { providerId?: string | null; model: string },
   options: ModelOptions = {},
 ): Promise<ResolvedLanguageModel | null> =>
-  resolve(deps, { ...request, capability: 'llm' }, (type, config) => languageModelFor(type, config, request.model, options));
+  resolve(deps, { ...request, capability: 'llm' }, options, (type, config) => languageModelFor(type, config, request.model, options));
 
 /** The embedding model: the first valid `embedding` provider that serves the model id. */
 export const resolveEmbeddingModel = (
@@ -126,6 +162,6 @@ export const resolveEmbeddingModel = (
   modelId: string,
   options: ModelOptions & { providerId?: string | null } = {},
 ): Promise<ResolvedEmbeddingModel | null> =>
-  resolve(deps, { providerId: options.providerId, model: modelId, capability: 'embedding' }, (type, config) =>
+  resolve(deps, { providerId: options.providerId, model: modelId, capability: 'embedding' }, options, (type, config) =>
     embeddingModelFor(type, config, modelId, options),
   );

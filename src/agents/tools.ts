@@ -1,4 +1,5 @@
 import { callMetadata, type ToolDomain } from './toolKit.js';
+import { zodSchema, type Schema } from 'ai';
 import { z } from 'zod';
 import { getCurrentDatetimeTool } from './tools/datetime.js';
 import { httpRequestTool } from './tools/httpRequest.js';
@@ -152,6 +153,19 @@ export const nativeTools: readonly NativeTool[] = [
   ...interKinTools,
   ...cronTools,
 ];
+
+const inputSchemas = new WeakMap<NativeTool, Schema>();
+
+/**
+ * A tool's input as the model is told it (JSON schema), converted from zod at its first use and
+ * kept: the catalogue is fixed while the process runs, and the conversion is most of the cost of
+ * handing a Kin its tools (the ai SDK's schema object keeps the JSON schema it computed).
+ */
+export function modelInputSchema(tool: NativeTool): Schema {
+  let schema = inputSchemas.get(tool);
+  if (!schema) inputSchemas.set(tool, (schema = zodSchema(tool.input)));
+  return schema;
+}
 
 export function isToolEnabled(tool: NativeTool, config: ToolConfig | null): boolean {
   return tool.defaultDisabled

@@ -8,7 +8,7 @@ import type { QueueItemDoc } from '../projections/messages.js';
 import type { Services } from '../services.js';
 import { loadHistory, toModelMessages } from './history.js';
 import { buildSystemPrompt } from './systemPrompt.js';
-import { isToolEnabled, nativeTools, type ToolContext } from './tools.js';
+import { isToolEnabled, modelInputSchema, nativeTools, type ToolContext } from './tools.js';
 import { excludedTools, prepareTaskTurn } from './taskTurn.js';
 import { contextBreakdown, type ContextUsage } from './contextUsage.js';
 import type { InjectedMemory } from './memorySearch.js';
@@ -51,7 +51,11 @@ const systemMetadata = (item: QueueItemDoc): CommandMetadata => ({
   now: new Date(),
 });
 
-/** The model's tools for this Kin: enabled native tools (fewer in a quick session), executed with the Kin's context. */
+/**
+ * The model's tools for this Kin: enabled native tools (fewer in a quick session), executed with
+ * the Kin's context. Which are enabled is read from the Kin's tool configuration at every turn;
+ * their schemas are converted once (tools.ts), so this only binds them to the turn.
+ */
 function toolSet(kin: KinDoc, context: ToolContext, excluded: ReadonlySet<string>): ToolSet {
   const tools: ToolSet = {};
   for (const native of nativeTools) {
@@ -59,7 +63,7 @@ function toolSet(kin: KinDoc, context: ToolContext, excluded: ReadonlySet<string
     if (excluded.has(native.name)) continue;
     tools[native.name] = tool({
       description: native.description,
-      inputSchema: native.input,
+      inputSchema: modelInputSchema(native),
       execute: async (input: unknown) => native.execute(input as never, context),
     });
   }
@@ -98,12 +102,22 @@ export async function runTurn(deps: TurnDeps, item: QueueItemDoc, signal: AbortS
   const resolved = await deps.resolveModel(kin);
   if (!resolved) return fail(NO_PROVIDER, kin);
 
-  const compaction = main ? await deps.compaction(kin.id) : null;
-  const memories = item.sessionId ? [] : await deps.recall(kin, item.content, item.id);
-  const knowledge = item.sessionId ? [] : await deps.knowledge(kin, item.content);
+  // What a turn reads before calling the model does not depend on each other (but the history on
+  // the compaction's boundary): read together, the searches' embedding calls overlap the reads.
+  const compacted = main ? deps.compaction(kin.id) : Promise.resolve(null);
+  const [compaction, memories, knowledge, globalPrompt, stored] = await Promise.all([
+    compacted,
+    item.sessionId ? [] : deps.recall(kin, item.content, item.id),
+    item.sessionId ? [] : deps.knowledge(kin, item.content),
+    deps.globalPrompt(),
+    compacted.then((active) =>
+      loadHistory(services.readStore, { kinId: item.kinId, sessionId: item.sessionId, taskId: item.taskId ?? null, after: active?.boundary }),
+    ),
+  ]);
+
   const prompt = buildSystemPrompt({
     kin,
-    globalPrompt: await deps.globalPrompt(),
+    globalPrompt,
     summary: compaction?.summary ?? null,
     now: new Date(),
     sessionId: item.sessionId,
@@ -111,7 +125,6 @@ export async function runTurn(deps: TurnDeps, item: QueueItemDoc, signal: AbortS
     knowledge,
   });
   const system = task?.ok ? `${prompt}\n\n${task.instructions}` : prompt;
-  const stored = await loadHistory(services.readStore, { kinId: item.kinId, sessionId: item.sessionId, taskId: item.taskId ?? null, after: compaction?.boundary });
   const messages = await toModelMessages(services.readStore, stored, (message) => deps.attachments(message.fileIds));
   // What tools record is done by the Kin.
   const toolMetadata = { ...metadata, actor: { kind: 'kin' as const, id: kin.id } };

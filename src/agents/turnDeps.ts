@@ -6,7 +6,8 @@ import type { Services } from '../services.js';
 import { resolveLanguageModel } from './providers.js';
 import type { TurnDeps } from './turn.js';
 import type { ContextUsage } from './contextUsage.js';
-import { recallForTurn } from './memorySearch.js';
+import { recallForTurn, recallScope } from './memorySearch.js';
+import { MEMORIES } from '../projections/memories.js';
 import { knowledgeForTurn } from './knowledgeSearch.js';
 
 type UserParts = Exclude<Extract<ModelMessage, { role: 'user' }>['content'], string>;
@@ -57,6 +58,8 @@ export function createTurnDeps(
     rememberContextUsage: (kinId, usage) => extra.contextUsage.set(kinId, usage),
     async recall(kin, userText, retrievalId) {
       try {
+        // Nothing to recall, nothing to embed: a retrieval of no memory records nothing either.
+        if (!(await services.readStore.collection(MEMORIES).findOne(recallScope(kin.id)))) return [];
         return await recallForTurn(services, { kinId: kin.id, text: userText, retrievalId });
       } catch (error) {
         // Memories help a turn; a failing search must not stop it.

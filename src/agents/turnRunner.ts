@@ -6,6 +6,7 @@ import type { ReadStore } from '../es/readStore.js';
 import { QUEUE, type QueueItemDoc } from '../projections/messages.js';
 import type { RunCommand } from '../es/commandRunner.js';
 import { runTurn, SHUTDOWN, STOP_REASON, type TurnDeps } from './turn.js';
+import { createTurnIndex, slotOf, type OpenTurn } from './turnScheduler.js';
 
 export type TurnRunner = {
   start(): Promise<void>;
@@ -19,21 +20,20 @@ export type TurnRunner = {
   isProcessing(kinId: string): boolean;
 };
 
-/**
- * A Kin answers one main-conversation message at a time, and one quick-session message. Each task
- * has its own slot (one turn at a time); how many tasks run at once is bounded by the task limits,
- * since a task's turns are only queued while it is active.
- */
-const slotOf = (item: Pick<QueueItemDoc, 'kinId' | 'sessionId' | 'taskId'>) =>
-  item.taskId ? `${item.kinId}:task:${item.taskId}` : `${item.kinId}:${item.sessionId ? 'quick' : 'main'}`;
-
 const POLL_MS = 1000;
+/** Events read from the log per query while catching up. */
+const READ_BATCH = 500;
 
 /**
  * The queue worker. The queue is a read model of the turn streams; starting a turn is a command
  * with an expected revision, so a message is started once even if two runners race. Turns found
  * in progress at start-up were cut by a crash or a shutdown and are run again: nothing of them was
  * recorded, so the message is answered once.
+ *
+ * Which turn runs next comes from an index of the open turns by slot (src/agents/turnScheduler.ts):
+ * it is loaded from the queue's read model once, then follows the log from where that read model
+ * was, so that a pass reads only the events appended since the last one and looks at one turn per
+ * waiting slot, however many messages are queued.
  */
 export function createTurnRunner(deps: {
   readStore: ReadStore;
@@ -45,11 +45,16 @@ export function createTurnRunner(deps: {
   paused?: (kinId: string) => boolean;
 }): TurnRunner {
   const running = new Map<string, { item: QueueItemDoc; controller: AbortController; done: Promise<void> }>();
+  const open = createTurnIndex();
+  /** Position of the last logged event the index has taken into account; null until it is loaded. */
+  let read: number | null = null;
   let stopped = true;
   let scheduling: Promise<void> | null = null;
   let again = false;
   let timer: NodeJS.Timeout | null = null;
   const queue = () => deps.readStore.collection<QueueItemDoc>(QUEUE);
+  // The stores of the whole service, reached through the turn's dependencies (built on first use).
+  const services = () => deps.turn().services;
 
   function launch(item: QueueItemDoc) {
     const controller = new AbortController();
@@ -62,31 +67,59 @@ export function createTurnRunner(deps: {
     running.set(slotOf(item), { item, controller, done });
   }
 
-  async function startNext(item: QueueItemDoc) {
-    try {
-      const result = await runTurnCommand(
-        deps,
-        { type: 'StartTurn', queueItemId: item.id, userMessageId: uuidv7(), now: new Date() },
-        { actor: { kind: 'system', id: 'turn-runner' }, correlationId: item.id, now: new Date() },
-      );
-      await deps.settle(result.position);
-      return true;
-    } catch (error) {
-      // Removed or answered meanwhile (another runner): nothing to do with it.
-      if (error instanceof DomainError) return false;
-      throw error;
+  /** The index as of the read model once it holds the whole log at start-up; false if stopped first. */
+  async function load(): Promise<boolean> {
+    const { eventStore, projections } = services();
+    const head = await eventStore.headPosition();
+    while (!(await projections.waitFor(head, POLL_MS))) if (stopped) return false;
+    open.load(await queue().find({ status: { $in: ['pending', 'processing'] } }), head);
+    read = head;
+    return true;
+  }
+
+  /** Takes in the events appended since the last pass (by this process or another one). */
+  async function catchUp() {
+    const { eventStore } = services();
+    for (;;) {
+      const events = await eventStore.readAll({ fromPosition: read! + 1, limit: READ_BATCH });
+      for (const event of events) open.apply(event);
+      if (events.length > 0) read = events.at(-1)!.position;
+      if (events.length < READ_BATCH) return;
     }
   }
 
+  /** The turn's queue item, started; null when it is closed, gone, or not in the read model yet. */
+  async function startNext(turn: OpenTurn): Promise<QueueItemDoc | null> {
+    let position: number | null;
+    try {
+      const result = await runTurnCommand(
+        deps,
+        { type: 'StartTurn', queueItemId: turn.id, userMessageId: uuidv7(), now: new Date() },
+        { actor: { kind: 'system', id: 'turn-runner' }, correlationId: turn.id, now: new Date() },
+      );
+      position = result.position;
+    } catch (error) {
+      // Answered or removed meanwhile (another runner): nothing to do with it.
+      if (!(error instanceof DomainError)) throw error;
+      open.drop(turn.id);
+      return null;
+    }
+    // A resumed turn starts with no new event: its item is then as recent as the index's last news of it.
+    await deps.settle(Math.max(position ?? -1, turn.position));
+    const item = await queue().get(turn.id);
+    // Otherwise it was closed or purged meanwhile, which the index reads in the log at the next pass.
+    return item?.status === 'processing' ? item : null;
+  }
+
   async function schedule() {
-    const pending = await queue().find({ status: { $in: ['pending', 'processing'] } }, { sort: { status: -1, priority: -1, queuedAt: 1 } });
-    for (const item of pending) {
+    if (read === null && !(await load())) return;
+    await catchUp();
+    for (const turn of open.next((slot) => !running.has(slot))) {
       if (stopped) return;
-      const slot = slotOf(item);
-      if (running.has(slot) || deps.paused?.(item.kinId)) continue;
-      // A processing item nobody runs was cut short: resume it first ('processing' sorts before
-      // 'pending'); StartTurn is then a no-op.
-      if (await startNext(item)) launch(item);
+      if (deps.paused?.(turn.kinId)) continue;
+      // A started turn nobody runs was cut short: it is resumed first (it sorts first in its slot).
+      const item = await startNext(turn);
+      if (item) launch(item);
     }
   }
 

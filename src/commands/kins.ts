@@ -16,7 +16,8 @@ import {
   type KinEvent,
   type SlugEvent,
 } from '../events/kins.js';
-import { KINS } from '../projections/kins.js';
+import { KIN_SLUGS } from '../projections/kins.js';
+import { Mutex } from '../lib/mutex.js';
 
 // ── The Kin stream ────────────────────────────────────────────────────────────────────────────
 
@@ -232,12 +233,21 @@ async function claimSlug(deps: KinDeps, slug: string, kinId: string, metadata: C
   }
 }
 
+/**
+ * Claims are made one at a time in this process: concurrent creations of one name would otherwise
+ * all read the same taken set and race for the same candidate, each loser trying the next.
+ */
+const slugClaims = new Mutex();
+
 /** The first free slug among `base`, `base-2`, `base-3`… (one read-model query, then claims). */
-async function claimFreeSlug(deps: KinDeps, base: string, kinId: string, metadata: CommandMetadata): Promise<string> {
+const claimFreeSlug = (deps: KinDeps, base: string, kinId: string, metadata: CommandMetadata) =>
+  slugClaims.run(() => claimFirstFreeSlug(deps, base, kinId, metadata));
+
+async function claimFirstFreeSlug(deps: KinDeps, base: string, kinId: string, metadata: CommandMetadata): Promise<string> {
   // Every candidate starts with this much of the base, however long its numeric suffix.
   const prefix = base.slice(0, SLUG_MAX - 8);
-  const similar = await deps.readStore.collection(KINS).find({ slug: { $gte: prefix, $lt: `${prefix}\uffff` } });
-  const taken = new Set(similar.map((kin) => kin.slug));
+  const similar = await deps.readStore.collection(KIN_SLUGS).find({ id: { $gte: prefix, $lt: `${prefix}\uffff` } });
+  const taken = new Set(similar.map((claim) => claim.id));
   for (let attempt = 1; attempt <= MAX_SLUG_ATTEMPTS; attempt++) {
     const candidate = slugCandidate(base, attempt);
     if (taken.has(candidate)) continue;
