@@ -1,31 +1,17 @@
-import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium } from './browser.js';
-import { freePort, launchServer } from './process.js';
+import { serverWithBrowser, type BrowserSession } from './browser.js';
 
-let server: ChildProcess;
+let session: BrowserSession;
 let browser: Browser;
 let base: string;
-let dataDir: string;
 
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'kinbot-docs-'));
-  const port = await freePort();
-  // PUBLIC_URL stays at its default (http://localhost:PORT): the page is opened at 127.0.0.1.
-  server = await launchServer(dataDir, port, { NODE_ENV: '' });
-  base = `http://127.0.0.1:${port}`;
-  browser = await launchChromium();
+  session = await serverWithBrowser('docs');
+  ({ browser, base } = session);
 }, 60_000);
 
-afterAll(async () => {
-  await browser?.close();
-  server?.kill('SIGKILL');
-  rmSync(dataDir, { recursive: true, force: true });
-});
+afterAll(() => session?.close());
 
 describe('in a browser', () => {
   it('shows the API reference at /api/docs, built from /api/openapi.json', async () => {

@@ -1,12 +1,7 @@
-import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeLlm, type FakeLlm } from '../fakes/fakeLlm.js';
-import { launchChromium } from './browser.js';
-import { freePort, launchServer } from './process.js';
+import { serverWithBrowser, type BrowserSession } from './browser.js';
 
 /**
  * The live feed read by a real browser as the web app reads it: an EventSource on /api/sse that
@@ -14,26 +9,20 @@ import { freePort, launchServer } from './process.js';
  * whose text is at the top level.
  */
 
-let server: ChildProcess;
+let session: BrowserSession;
 let browser: Browser;
 let llm: FakeLlm;
 let base: string;
-let dataDir: string;
 
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'kinbot-livefeed-'));
-  const port = await freePort();
   llm = await startFakeLlm({ tokenDelayMs: 10 });
-  server = await launchServer(dataDir, port, { NODE_ENV: '' });
-  base = `http://127.0.0.1:${port}`;
-  browser = await launchChromium();
+  session = await serverWithBrowser('livefeed');
+  ({ browser, base } = session);
 }, 60_000);
 
 afterAll(async () => {
-  await browser?.close();
-  server?.kill('SIGKILL');
+  await session?.close();
   await llm?.close();
-  rmSync(dataDir, { recursive: true, force: true });
 });
 
 const ANSWER = 'Hello from the live feed, one word at a time.';
