@@ -16,7 +16,7 @@ import { KINS, type KinDoc } from '../projections/kins.js';
 import { STORED_FILES, type StoredFileDoc } from '../projections/fileStorage.js';
 import type { Services } from '../services.js';
 import { findKin } from './kins.js';
-import { singleFileUpload } from './multipart.js';
+import { multipartUploadBody, singleFileUpload } from './multipart.js';
 import { defineOperation, defineRawOperation, type Operation } from './operation.js';
 import { parseInput } from './validation.js';
 import { contentDisposition, showsInline } from './downloads.js';
@@ -206,27 +206,18 @@ export function fileStorageOperations(services: Services): Operation[] {
       auth: 'user',
       tags,
       openapi: {
-        requestBody: {
-          required: true,
-          content: {
-            'multipart/form-data': {
-              schema: {
-                type: 'object',
-                properties: {
-                  file: { type: 'string', format: 'binary' },
-                  kinId: { type: 'string', description: 'Kin id or slug' },
-                  name: { type: 'string' },
-                  description: { type: 'string' },
-                  isPublic: { type: 'string', description: 'only "false" makes the share link answer 404' },
-                  password: { type: 'string' },
-                  expiresIn: { type: 'string', description: 'minutes' },
-                  readAndBurn: { type: 'string', description: '"true": the share link serves the file once' },
-                },
-                required: ['file', 'kinId'],
-              },
-            },
+        requestBody: multipartUploadBody(
+          {
+            kinId: { type: 'string', description: 'Kin id or slug' },
+            name: { type: 'string' },
+            description: { type: 'string' },
+            isPublic: { type: 'string', description: 'only "false" makes the share link answer 404' },
+            password: { type: 'string' },
+            expiresIn: { type: 'string', description: 'minutes' },
+            readAndBurn: { type: 'string', description: '"true": the share link serves the file once' },
           },
-        },
+          ['kinId'],
+        ),
         responses: {
           '201': { description: 'The stored file', content: { 'application/json': { schema: { type: 'object', properties: { file: fileMetaSchema } } } } },
           '400': { description: 'INVALID_FILE, VALIDATION_ERROR, FILE_TOO_LARGE or UPLOAD_ERROR' },

@@ -1,4 +1,4 @@
-import { singleFileUpload } from './multipart.js';
+import { multipartUploadBody, singleFileUpload } from './multipart.js';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { MAX_MESSAGE_FILE_BYTES, uploadMessageFile } from '../commands/files.js';
@@ -29,18 +29,7 @@ export function fileOperations(services: Services): Operation[] {
       auth: 'user',
       tags,
       openapi: {
-        requestBody: {
-          required: true,
-          content: {
-            'multipart/form-data': {
-              schema: {
-                type: 'object',
-                properties: { file: { type: 'string', format: 'binary' }, kinId: { type: 'string' } },
-                required: ['file', 'kinId'],
-              },
-            },
-          },
-        },
+        requestBody: multipartUploadBody({ kinId: { type: 'string' } }, ['kinId']),
         responses: {
           '201': {
             description: 'The stored file; send its id in `fileIds` with the message',

@@ -30,12 +30,15 @@ export function singleFileUpload(maxBytes: number) {
     );
 }
 
+/** The OpenAPI request body of a multipart upload: one file in the field `file`, plus text fields. */
+export function multipartUploadBody(fields: Record<string, Record<string, unknown>> = {}, required: string[] = []) {
+  const properties = { file: { type: 'string', format: 'binary' }, ...fields };
+  return { required: true, content: { 'multipart/form-data': { schema: { type: 'object', properties, required: ['file', ...required] } } } };
+}
+
 /** The OpenAPI description of an avatar upload (one image in the field `file`; answers its new URL). */
 export const avatarUploadOpenApi = {
-  requestBody: {
-    required: true,
-    content: { 'multipart/form-data': { schema: { type: 'object', properties: { file: { type: 'string', format: 'binary' } }, required: ['file'] } } },
-  },
+  requestBody: multipartUploadBody(),
   responses: {
     '200': { description: 'The new avatar URL', content: { 'application/json': { schema: { type: 'object', properties: { avatarUrl: { type: 'string' } } } } } },
   },

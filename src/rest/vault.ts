@@ -19,7 +19,7 @@ import {
 import { badRequest, DomainError, notFound } from '../es/errors.js';
 import { VAULT_ATTACHMENTS, VAULT_ENTRIES, VAULT_TYPES, type VaultAttachmentDoc, type VaultEntryDoc, type VaultTypeDoc } from '../projections/vault.js';
 import type { Services } from '../services.js';
-import { singleFileUpload } from './multipart.js';
+import { multipartUploadBody, singleFileUpload } from './multipart.js';
 import { defineOperation, defineRawOperation, type Operation } from './operation.js';
 
 // ── Input ─────────────────────────────────────────────────────────────────────────────────────
@@ -392,10 +392,7 @@ export function vaultOperations(services: Services): Operation[] {
       tags: attachmentTags,
       params: ref,
       openapi: {
-        requestBody: {
-          required: true,
-          content: { 'multipart/form-data': { schema: { type: 'object', properties: { file: { type: 'string', format: 'binary' } }, required: ['file'] } } },
-        },
+        requestBody: multipartUploadBody(),
         responses: {
           '201': {
             description: 'The attachment',
