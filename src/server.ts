@@ -47,13 +47,10 @@ function trackRequests(server: Server) {
 }
 
 /** GraphQL is loaded this long after the server listens, unless a GraphQL request asks first. */
-const GRAPHQL_PRELOAD_MS = 1000;
-
 /**
  * GraphQL (its libraries, and a schema built from every operation) costs more start-up time than
- * the rest of the app together, and few requests need it: it is loaded shortly after the server
- * listens (not in the way of the first requests), or by the first /graphql request or websocket,
- * which waits for it.
+ * the rest of the app together, and some 15 MB of memory, for an API that only admins use: it is
+ * loaded by the first /graphql request or websocket, which waits for it (about half a second).
  */
 function deferredGraphql(services: Services, operations: Operation[]) {
   let loading: Promise<Graphql> | null = null;
@@ -73,10 +70,7 @@ function deferredGraphql(services: Services, operations: Operation[]) {
       const early = (req: IncomingMessage, socket: Duplex, head: Buffer) =>
         void attach().then(() => server.emit('upgrade', req, socket, head), () => socket.destroy());
       server.on('upgrade', early);
-      const preload = setTimeout(() => attach().catch((error: unknown) => services.log.error({ err: error }, 'GraphQL failed to load')), GRAPHQL_PRELOAD_MS);
-      preload.unref();
       return async () => {
-        clearTimeout(preload);
         server.off('upgrade', early);
         await attached?.catch(() => undefined);
         await detach?.();

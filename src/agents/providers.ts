@@ -1,8 +1,4 @@
 import type { EmbeddingModel, LanguageModel } from 'ai';
-import { createAnthropic } from '@ai-sdk/anthropic';
-import { createGoogleGenerativeAI } from '@ai-sdk/google';
-import { createOpenAI } from '@ai-sdk/openai';
-import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
 import type { Secrets } from '../lib/secrets.js';
 import type { ReadStore } from '../es/readStore.js';
 import { PROVIDERS, type ProviderDoc } from '../projections/providers.js';
@@ -44,9 +40,21 @@ export function chooseProvider<P extends Candidate>(
 
 export type ModelOptions = { fetch?: Fetch };
 
-const compatible = (type: string, config: ProviderConfig, options: ModelOptions) => {
+/**
+ * Each provider SDK is loaded the first time a provider of its type is used: together they weigh
+ * some 15 MB of heap that a server whose providers are all of one type (or none yet) never needs.
+ */
+const sdk = {
+  openai: () => import('@ai-sdk/openai'),
+  anthropic: () => import('@ai-sdk/anthropic'),
+  google: () => import('@ai-sdk/google'),
+  compatible: () => import('@ai-sdk/openai-compatible'),
+};
+
+const compatible = async (type: string, config: ProviderConfig, options: ModelOptions) => {
   const baseURL = openAiBaseOf(type, config);
   if (!baseURL) return null;
+  const { createOpenAICompatible } = await sdk.compatible();
   return createOpenAICompatible({ name: type, baseURL, apiKey: config.apiKey, includeUsage: true, fetch: options.fetch });
 };
 
@@ -54,41 +62,41 @@ const compatible = (type: string, config: ProviderConfig, options: ModelOptions)
 export async function languageModelFor(type: string, config: ProviderConfig, modelId: string, options: ModelOptions = {}): Promise<LanguageModel | null> {
   switch (type) {
     case 'openai': {
-      const openai = createOpenAI({ apiKey: config.apiKey, baseURL: config.baseUrl, fetch: options.fetch });
+      const openai = (await sdk.openai()).createOpenAI({ apiKey: config.apiKey, baseURL: config.baseUrl, fetch: options.fetch });
       // A custom base URL is usually a proxy that speaks chat completions, not the Responses API.
       return config.baseUrl ? openai.chat(modelId) : openai(modelId);
     }
     case 'anthropic':
-      return createAnthropic({ apiKey: config.apiKey, baseURL: config.baseUrl, fetch: options.fetch })(modelId);
+      return (await sdk.anthropic()).createAnthropic({ apiKey: config.apiKey, baseURL: config.baseUrl, fetch: options.fetch })(modelId);
     case 'anthropic-oauth': {
       const authToken = await localClaudeToken();
       if (!authToken) return null;
-      return createAnthropic({ authToken, headers: { 'anthropic-beta': 'oauth-2025-04-20' }, fetch: options.fetch })(modelId);
+      return (await sdk.anthropic()).createAnthropic({ authToken, headers: { 'anthropic-beta': 'oauth-2025-04-20' }, fetch: options.fetch })(modelId);
     }
     case 'gemini':
-      return createGoogleGenerativeAI({ apiKey: config.apiKey, fetch: options.fetch })(modelId);
+      return (await sdk.google()).createGoogleGenerativeAI({ apiKey: config.apiKey, fetch: options.fetch })(modelId);
     case 'jina':
     case 'voyage':
     case 'nomic':
       return null;
     default:
-      return compatible(type, config, options)?.chatModel(modelId) ?? null;
+      return (await compatible(type, config, options))?.chatModel(modelId) ?? null;
   }
 }
 
 /** The ai SDK embedding model for this provider and model id; null when the type has none we can drive. */
-export function embeddingModelFor(type: string, config: ProviderConfig, modelId: string, options: ModelOptions = {}): EmbeddingModel | null {
+export async function embeddingModelFor(type: string, config: ProviderConfig, modelId: string, options: ModelOptions = {}): Promise<EmbeddingModel | null> {
   switch (type) {
     case 'openai':
-      return createOpenAI({ apiKey: config.apiKey, baseURL: config.baseUrl, fetch: options.fetch }).embedding(modelId);
+      return (await sdk.openai()).createOpenAI({ apiKey: config.apiKey, baseURL: config.baseUrl, fetch: options.fetch }).embedding(modelId);
     case 'gemini':
-      return createGoogleGenerativeAI({ apiKey: config.apiKey, fetch: options.fetch }).embedding(modelId);
+      return (await sdk.google()).createGoogleGenerativeAI({ apiKey: config.apiKey, fetch: options.fetch }).embedding(modelId);
     // Their embeddings APIs are not OpenAI's: no ai SDK adapter is installed for them.
     case 'voyage':
     case 'nomic':
       return null;
     default:
-      return compatible(type, config, options)?.embeddingModel(modelId) ?? null;
+      return (await compatible(type, config, options))?.embeddingModel(modelId) ?? null;
   }
 }
 

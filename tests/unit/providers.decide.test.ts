@@ -209,6 +209,6 @@ describe('model resolution', () => {
     expect(((await languageModelFor('gemini', { apiKey: 'k' }, 'gemini-2.5-flash')) as { provider: string }).provider).toMatch(/^google/);
     expect(((await languageModelFor('openai', { apiKey: 'k' }, 'gpt-4o')) as { provider: string }).provider).toMatch(/^openai/);
     expect(await languageModelFor('voyage', { apiKey: 'k' }, 'voyage-3')).toBeNull();
-    expect((embeddingModelFor('mistral', { apiKey: 'k' }, 'mistral-embed') as { provider: string }).provider).toBe('mistral.embedding');
+    expect(((await embeddingModelFor('mistral', { apiKey: 'k' }, 'mistral-embed')) as { provider: string }).provider).toBe('mistral.embedding');
   });
 });
